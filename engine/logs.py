@@ -1,0 +1,41 @@
+"""Structured logging (structlog) with a request id carried through every stage."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextvars import ContextVar
+
+import structlog
+
+request_id_var: ContextVar[str | None] = ContextVar("ratchet_request_id", default=None)
+
+
+def _add_request_id(_logger, _name, event_dict):
+    rid = request_id_var.get()
+    if rid is not None:
+        event_dict.setdefault("request_id", rid)
+    return event_dict
+
+
+def configure_logging(level: str = "INFO", json_logs: bool = False) -> None:
+    """Configure structlog and the stdlib root logger once per process."""
+    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
+    renderer = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=False)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            _add_request_id,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str):
+    """A bound structlog logger named for its module."""
+    return structlog.get_logger(name)

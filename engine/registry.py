@@ -1,0 +1,325 @@
+"""The adapter registry: versions, aliases, promotion, rollback, canary routing.
+
+Versions are immutable directories under ``<data_dir>/adapters/ratchet-vN``, loaded into vLLM under
+their version id (never in place). Aliases ``production`` and ``canary`` point at versions; ``base``
+(or an unset alias) means the base model. Promotion loads the version first, verifies it answers, then
+flips the alias in one transaction; rollback flips back to the previous version, which is kept loaded.
+vLLM never holds more adapters than ``--max-loras``: anything no alias needs is unloaded first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.adapter_files import AdapterError, inspect_adapter
+from engine.db import session_factory
+from engine.llm_client import LLMClient, LLMError
+from engine.logs import get_logger
+from engine.registry_models import (
+    CANARY,
+    CANDIDATE,
+    PRODUCTION,
+    RETIRED,
+    AdapterVersion,
+    Alias,
+    AliasChange,
+    AuditEntry,
+    utcnow,
+)
+from engine.settings import Settings
+
+log = get_logger(__name__)
+
+BASE = "base"
+ALIASES = (PRODUCTION, CANARY)
+
+
+class RegistryError(ValueError):
+    """A registry operation was refused; nothing changed. The message says why."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """Which model serves a conversation."""
+
+    alias: str
+    version_id: str | None  # None = base model
+    model: str  # the name to send to vLLM
+
+
+class AdapterRegistry:
+    """Durable adapter versions and aliases, and their state inside one vLLM server."""
+
+    def __init__(self, settings: Settings, sessions: sessionmaker | None = None) -> None:
+        self.settings = settings
+        self.sessions = sessions or session_factory(settings.db_url)
+        self.loaded: set[str] = set()
+
+    # --- reading -------------------------------------------------------------------------------------
+    def versions(self) -> list[AdapterVersion]:
+        with self.sessions() as s:
+            return list(s.scalars(select(AdapterVersion).order_by(AdapterVersion.seq)))
+
+    def get(self, version_id: str) -> AdapterVersion:
+        with self.sessions() as s:
+            version = s.get(AdapterVersion, version_id)
+        if version is None:
+            raise RegistryError(f"unknown adapter version {version_id!r}")
+        return version
+
+    def aliases(self) -> dict[str, tuple[str | None, float]]:
+        """alias -> (version id or None for base, percent)."""
+        with self.sessions() as s:
+            rows = {a.name: (a.version_id, a.percent) for a in s.scalars(select(Alias))}
+        return {name: rows.get(name, (None, 100.0 if name == PRODUCTION else 0.0)) for name in ALIASES}
+
+    def resolve(self, name: str) -> str | None:
+        """A version id for an alias or version name; None for the base model."""
+        if name == BASE:
+            return None
+        if name in ALIASES:
+            return self.aliases()[name][0]
+        return self.get(name).id
+
+    def model_name(self, version_id: str | None) -> str:
+        """The vLLM model name for a version (the base model's served name for None)."""
+        return version_id or self.settings.engine.served_model_name
+
+    def route(self, conversation_key: str, override: str | None = None) -> Route:
+        """Pick production or canary for a conversation, sticky by its key (e.g. the Slack thread)."""
+        if override:
+            vid = self.resolve(override)
+            return Route(alias=override, version_id=vid, model=self.model_name(vid))
+        aliases = self.aliases()
+        canary_vid, percent = aliases[CANARY]
+        if canary_vid is not None and percent > 0:
+            bucket = int(hashlib.sha256(conversation_key.encode()).hexdigest()[:8], 16) % 10000
+            if bucket < percent * 100:
+                return Route(alias=CANARY, version_id=canary_vid, model=self.model_name(canary_vid))
+        prod_vid = aliases[PRODUCTION][0]
+        return Route(alias=PRODUCTION, version_id=prod_vid, model=self.model_name(prod_vid))
+
+    # --- registering ---------------------------------------------------------------------------------
+    def register(
+        self,
+        path: Path,
+        *,
+        parent_version: str | None = None,
+        dataset_snapshot_id: str | None = None,
+        hyperparameters: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        notes: str | None = None,
+        move: bool = False,
+    ) -> AdapterVersion:
+        """Validate an adapter directory and add it as the next version (status ``candidate``)."""
+        info = inspect_adapter(
+            Path(path), base_model_dir=self.settings.model_dir, max_rank=self.settings.engine.max_lora_rank
+        )
+        self.settings.adapters_dir.mkdir(parents=True, exist_ok=True)
+        with self.sessions.begin() as s:
+            seq = (s.scalar(select(func.max(AdapterVersion.seq))) or 0) + 1
+            version_id = f"ratchet-v{seq}"
+            dest = self.settings.adapters_dir / version_id
+            _place(info.path, dest, move=move)
+            version = AdapterVersion(
+                id=version_id, seq=seq, path=str(dest), base_model=info.base_model or str(self.settings.model_dir),
+                rank=info.rank, status=CANDIDATE, parent_version=parent_version,
+                dataset_snapshot_id=dataset_snapshot_id, hyperparameters=hyperparameters or {},
+                metrics=metrics or {}, notes=notes, created_at=utcnow(),
+            )
+            s.add(version)
+        log.info("adapter.registered", version=version_id, path=str(dest))
+        return version
+
+    def set_gate_report(self, version_id: str, report: dict[str, Any]) -> None:
+        with self.sessions.begin() as s:
+            version = s.get(AdapterVersion, version_id)
+            if version is None:
+                raise RegistryError(f"unknown adapter version {version_id!r}")
+            version.gate_report = report
+
+    def audit(self, actor: str, action: str, target: str | None = None, *, allowed: bool = True,
+              **detail: Any) -> None:
+        """Append to the admin audit log."""
+        with self.sessions.begin() as s:
+            s.add(AuditEntry(actor=actor, action=action, target=target, allowed=int(allowed),
+                             detail=detail, at=utcnow()))
+
+    def audit_log(self, limit: int = 50) -> list[AuditEntry]:
+        with self.sessions() as s:
+            return list(s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)))
+
+    # --- serving ---------------------------------------------------------------------------------------
+    def _needed(self, extra: set[str] = frozenset()) -> set[str]:
+        """Versions that must stay loaded: alias targets, the rollback target, and ``extra``."""
+        needed = {vid for vid, _ in self.aliases().values() if vid}
+        prev = self._previous(PRODUCTION)
+        if prev:
+            needed.add(prev)
+        return needed | set(extra)
+
+    async def _refresh_loaded(self, client: LLMClient) -> None:
+        names = set(await client.models())
+        self.loaded = {n for n in names if n != self.settings.engine.served_model_name}
+
+    async def _ensure_loaded(self, client: LLMClient, version: AdapterVersion) -> None:
+        await self._refresh_loaded(client)
+        if version.id in self.loaded:
+            return
+        keep = self._needed({version.id})
+        for name in sorted(self.loaded - keep):
+            await client.unload_adapter(name)
+            self.loaded.discard(name)
+            log.info("adapter.unloaded", version=name)
+        if len(self.loaded) + 1 > self.settings.engine.max_loras:
+            raise RegistryError(
+                f"cannot load {version.id}: {len(self.loaded)} adapters are in use "
+                f"and the server allows {self.settings.engine.max_loras} (--max-loras)"
+            )
+        ms = await client.load_adapter(version.id, version.path)
+        self.loaded.add(version.id)
+        log.info("adapter.loaded", version=version.id, ms=round(ms, 1))
+
+    async def _verify(self, client: LLMClient, version_id: str) -> None:
+        try:
+            await client.chat(
+                [{"role": "user", "content": self.settings.engine.verify_prompt}],
+                model=version_id, max_tokens=self.settings.engine.verify_max_tokens,
+            )
+        except LLMError as exc:
+            raise RegistryError(f"{version_id} was loaded but does not answer: {exc}") from exc
+
+    def _flip(self, s: Session, alias: str, to_version: str | None, actor: str, action: str,
+              percent: float | None = None) -> str | None:
+        row = s.get(Alias, alias)
+        if row is None:
+            row = Alias(name=alias, version_id=None, percent=100.0 if alias == PRODUCTION else 0.0)
+            s.add(row)
+        previous = row.version_id
+        row.version_id = to_version
+        row.updated_at = utcnow()
+        if percent is not None:
+            row.percent = percent
+        s.add(AliasChange(alias=alias, from_version=previous, to_version=to_version, action=action,
+                          actor=actor, at=utcnow()))
+        return previous
+
+    def _rollback_target(self, alias: str) -> tuple[bool, str | None]:
+        """(found, version) the alias would roll back to: history is a stack, rollbacks pop it."""
+        with self.sessions() as s:
+            rows = list(s.scalars(
+                select(AliasChange).where(AliasChange.alias == alias).order_by(AliasChange.id.desc())
+            ))
+        popped = 0
+        for row in rows:
+            if row.action == "rollback":
+                popped += 1
+            elif popped:
+                popped -= 1
+            else:
+                return True, row.from_version
+        return False, None
+
+    def _previous(self, alias: str) -> str | None:
+        return self._rollback_target(alias)[1]
+
+    def _set_statuses(self, s: Session) -> None:
+        aliased = {a.name: a.version_id for a in s.scalars(select(Alias))}
+        for version in s.scalars(select(AdapterVersion)):
+            if version.id == aliased.get(PRODUCTION):
+                version.status = PRODUCTION
+            elif version.id == aliased.get(CANARY):
+                version.status = CANARY
+            elif version.status in (PRODUCTION, CANARY):
+                version.status = RETIRED
+
+    async def promote(self, version_id: str, client: LLMClient, *, actor: str = "cli",
+                      alias: str = PRODUCTION, percent: float | None = None) -> str | None:
+        """Load ``version_id`` (or ``base``), verify it answers, then point ``alias`` at it.
+
+        Returns the version the alias pointed at before. On any failure the alias is unchanged.
+        """
+        if alias not in ALIASES:
+            raise RegistryError(f"unknown alias {alias!r} (use one of {', '.join(ALIASES)})")
+        target: str | None = None
+        if version_id != BASE:
+            version = self.get(version_id)
+            try:
+                inspect_adapter(Path(version.path), base_model_dir=self.settings.model_dir,
+                                max_rank=self.settings.engine.max_lora_rank)
+            except AdapterError as exc:
+                raise RegistryError(f"{version_id} cannot be served: {exc}") from exc
+            try:
+                await self._ensure_loaded(client, version)
+            except LLMError as exc:
+                raise RegistryError(f"vLLM refused to load {version_id}: {exc}") from exc
+            await self._verify(client, version_id)
+            target = version_id
+        with self.sessions.begin() as s:
+            previous = self._flip(s, alias, target, actor, "promote" if alias == PRODUCTION else "canary",
+                                  percent)
+            if alias == CANARY and target is None:
+                s.get(Alias, CANARY).percent = 0.0
+            self._set_statuses(s)
+        self.audit(actor, f"{alias}.set", version_id, previous=previous, percent=percent)
+        log.info("alias.flipped", alias=alias, to=version_id, previous=previous, actor=actor)
+        return previous
+
+    async def set_canary(self, version_id: str, percent: float, client: LLMClient, *,
+                         actor: str = "cli") -> None:
+        """Send ``percent`` of conversations to ``version_id`` (0 or ``base`` turns the canary off)."""
+        if not 0 <= percent <= 100:
+            raise RegistryError(f"canary percent must be between 0 and 100, got {percent}")
+        await self.promote(version_id, client, actor=actor, alias=CANARY, percent=percent)
+
+    async def rollback(self, client: LLMClient, *, actor: str = "cli", alias: str = PRODUCTION) -> str | None:
+        """Point ``alias`` back at the version it had before the latest promotion."""
+        current = self.aliases()[alias][0]
+        found, previous = self._rollback_target(alias)
+        if not found:
+            raise RegistryError(f"nothing to roll back: {alias} has no earlier version")
+        if previous is not None:
+            await self._ensure_loaded(client, self.get(previous))
+        with self.sessions.begin() as s:
+            self._flip(s, alias, previous, actor, "rollback")
+            self._set_statuses(s)
+        self.audit(actor, f"{alias}.rollback", previous or BASE, previous=current)
+        log.info("alias.rolled_back", alias=alias, to=previous or BASE, previous=current, actor=actor)
+        return previous
+
+    async def sync(self, client: LLMClient) -> list[str]:
+        """Make vLLM hold exactly what the aliases need (after an engine restart). Returns loaded ids."""
+        await self._refresh_loaded(client)
+        needed = self._needed()
+        for name in sorted(self.loaded - needed):
+            await client.unload_adapter(name)
+            self.loaded.discard(name)
+        for vid in sorted(needed - self.loaded):
+            await self._ensure_loaded(client, self.get(vid))
+        return sorted(self.loaded)
+
+
+def _place(src: Path, dest: Path, *, move: bool) -> None:
+    """Copy (or move) an adapter directory to its final place atomically."""
+    if dest.exists():
+        raise RegistryError(f"adapter directory already exists: {dest}")
+    if src.resolve() == dest.resolve():
+        return
+    tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=dest.parent))
+    try:
+        staged = tmp / "adapter"
+        if move:
+            shutil.move(str(src), staged)
+        else:
+            shutil.copytree(src, staged)
+        staged.rename(dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,26 @@
+"""Settings section owned by ``feedback/`` (store, datasets, training, gate). Pydantic only."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class FeedbackSettings(BaseModel):
+    """The learning loop."""
+
+    hash_askers: bool = False
+    retention_days: int | None = None
+    heldout_fraction: float = 0.2
+    train_cron: str | None = Field(default=None, description="crontab expression, e.g. '0 3 * * *'")
+    train_min_new_examples: int = 50
+    train_method: str = Field(default="dpo", description="'dpo' or 'kto'")
+    lora_r: int = 16
+    lora_alpha: int = 32
+    learning_rate: float = 1e-6
+    epochs: float = 1.0
+    batch_size: int = 4
+    max_length: int = 1024
+    beta: float = 0.1
+    gate_min_reward_accuracy: float = 0.6
+    gate_min_token_margin_delta: float = 0.0
+    auto_canary_percent: float = 0.0
