@@ -52,11 +52,11 @@ def alembic_config(url: str) -> Config:
 
 
 def migrate(url: str) -> None:
-    """Bring the schema at ``url`` to the newest migration (idempotent)."""
+    """Bring the schema at ``url`` to the newest migrations of every package branch (idempotent)."""
     with get_engine(url).begin() as conn:
         cfg = alembic_config(url)
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")
 
 
 _migrated: set[str] = set()

@@ -7,7 +7,7 @@ place, so an interrupted run never leaves a half-written model behind.
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import shutil
 import tempfile
 from pathlib import Path
@@ -28,13 +28,10 @@ class ModelPrepareError(RuntimeError):
 
 def find_gguf(package: str, filename: str) -> Path:
     """Locate ``filename`` inside an installed Python package."""
-    try:
-        module = importlib.import_module(package)
-    except ImportError as exc:
-        raise ModelPrepareError(
-            f"package {package!r} is not installed; run the install step (make setup)"
-        ) from exc
-    root = Path(module.__file__).resolve().parent
+    spec = importlib.util.find_spec(package)  # locate without importing (its imports are not needed)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelPrepareError(f"package {package!r} is not installed; run the install step (make setup)")
+    root = Path(next(iter(spec.submodule_search_locations))).resolve()
     matches = sorted(root.rglob(filename))
     if not matches:
         raise ModelPrepareError(f"{filename} not found inside package {package!r} at {root}")
@@ -82,6 +79,7 @@ def prepare_model(settings: Settings, force: bool = False) -> Path:
         model.is_quantized = False
         model.config.torch_dtype = torch.bfloat16
         tmp = Path(tempfile.mkdtemp(prefix=".prepare-", dir=target.parent))
+        tmp.chmod(0o755)
         try:
             model.save_pretrained(tmp, safe_serialization=True)
             tokenizer.save_pretrained(tmp)

