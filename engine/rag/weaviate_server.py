@@ -63,6 +63,8 @@ def weaviate_process(settings: Settings) -> ManagedProcess:
             "DEFAULT_VECTORIZER_MODULE": "none",
             "ENABLE_MODULES": "",
             "CLUSTER_HOSTNAME": "ratchet-node1",
+            "CLUSTER_ADVERTISE_ADDR": rag.weaviate_host,
+            "RAFT_JOIN": "ratchet-node1",
             "CLUSTER_GOSSIP_BIND_PORT": str(gossip),
             "CLUSTER_DATA_BIND_PORT": str(gossip + 1),
             "RAFT_PORT": str(gossip + 2),
