@@ -236,8 +236,12 @@ class LLMClient:
 
     async def models(self) -> list[str]:
         """Names the server serves: the base model and every loaded adapter."""
+        return list(await self.served())
+
+    async def served(self) -> dict[str, str]:
+        """Served name -> its source (the model directory, or an adapter's path)."""
         resp = await self._request("GET", "/v1/models")
-        return [m["id"] for m in resp.json().get("data", [])]
+        return {m["id"]: str(m.get("root") or "") for m in resp.json().get("data", [])}
 
     async def load_adapter(self, name: str, path: str) -> float:
         """Load a LoRA adapter under ``name``; returns the time it took in ms."""

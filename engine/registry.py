@@ -166,14 +166,20 @@ class AdapterRegistry:
             needed.add(prev)
         return needed | set(extra)
 
-    async def _refresh_loaded(self, client: LLMClient) -> None:
-        names = set(await client.models())
-        self.loaded = {n for n in names if n != self.settings.engine.served_model_name}
+    async def _refresh_loaded(self, client: LLMClient) -> dict[str, str]:
+        served = await client.served()
+        served.pop(self.settings.engine.served_model_name, None)
+        self.loaded = set(served)
+        return served
 
     async def _ensure_loaded(self, client: LLMClient, version: AdapterVersion) -> None:
-        await self._refresh_loaded(client)
-        if version.id in self.loaded:
-            return
+        served = await self._refresh_loaded(client)
+        if version.id in served:
+            if served[version.id] == version.path:
+                return
+            # same name from another path (e.g. a re-created database): never serve the wrong weights
+            await client.unload_adapter(version.id)
+            self.loaded.discard(version.id)
         keep = self._needed({version.id})
         for name in sorted(self.loaded - keep):
             await client.unload_adapter(name)

@@ -22,19 +22,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest  # noqa: E402
 
 from engine.model_prepare import prepare_model  # noqa: E402
-from engine.process import http_ok  # noqa: E402
+from engine.process import free_port, http_ok  # noqa: E402
 from engine.rag.weaviate_server import weaviate_process  # noqa: E402
 from engine.settings import Settings  # noqa: E402
 from engine.vllm_server import vllm_process  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _loopback(url: str) -> str:
