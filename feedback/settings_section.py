@@ -9,6 +9,7 @@ class FeedbackSettings(BaseModel):
     """The learning loop."""
 
     hash_askers: bool = False
+    asker_hash_salt: str = Field(default="", description="salt for hashed asker/voter ids (keep secret)")
     retention_days: int | None = None
     heldout_fraction: float = 0.2
     train_cron: str | None = Field(default=None, description="crontab expression, e.g. '0 3 * * *'")
