@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 import structlog
@@ -39,3 +42,14 @@ def configure_logging(level: str = "INFO", json_logs: bool = False) -> None:
 def get_logger(name: str):
     """A bound structlog logger named for its module."""
     return structlog.get_logger(name)
+
+
+@contextmanager
+def request_context(request_id: str | None = None) -> Iterator[str]:
+    """Carry ``request_id`` (a new one if None, e.g. a Slack event id) through every log line inside."""
+    rid = request_id or uuid.uuid4().hex[:16]
+    token = request_id_var.set(rid)
+    try:
+        yield rid
+    finally:
+        request_id_var.reset(token)

@@ -1,0 +1,26 @@
+"""The knowledge base page: collections, document counts, last ingest, stale documents, re-ingest."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from bot.admin_web.app import redirect, render
+from bot.admin_web.knowledge_data import knowledge_overview, reingest
+
+router = APIRouter()
+ACTOR = "admin-web"
+
+
+@router.get("/knowledge", response_class=HTMLResponse)
+async def knowledge_page(request: Request) -> HTMLResponse:
+    return render(request, "knowledge.html", kb=knowledge_overview(request.app.state.settings))
+
+
+@router.post("/knowledge/reingest")
+async def knowledge_reingest(request: Request, collection: str = Form("")) -> RedirectResponse:
+    try:
+        notice = await reingest(request.app.state.settings, collection.strip(), ACTOR)
+    except ValueError as exc:
+        return redirect("/knowledge", error=f"re-ingest failed: {exc}")
+    return redirect("/knowledge", notice=notice)
