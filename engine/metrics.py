@@ -20,3 +20,5 @@ TRAINING_SECONDS = Histogram(
     "ratchet_training_seconds", "Training run duration", buckets=(60, 300, 900, 1800, 3600, 7200, 14400)
 )
 QUEUE_DEPTH = Gauge("ratchet_queue_depth", "Questions waiting or in progress")
+RAG_CACHE_LOOKUPS = Counter("ratchet_rag_cache_lookups_total", "Semantic answer cache lookups", ["outcome"])
+RAG_EVIDENCE = Counter("ratchet_rag_retrievals_total", "Retrievals by evidence outcome", ["enough_evidence"])

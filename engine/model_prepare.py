@@ -50,6 +50,7 @@ def prepare_model(settings: Settings, force: bool = False) -> Path:
     target = settings.model_dir
     if is_prepared(target) and not force:
         log.info("model.ready", path=str(target))
+        ensure_base_adapter(settings)
         return target
     if settings.engine.model_dir is not None and not force:
         raise ModelPrepareError(
@@ -93,4 +94,24 @@ def prepare_model(settings: Settings, force: bool = False) -> Path:
             raise
         progress.advance(task)
     log.info("model.prepared", path=str(target), source=str(gguf))
+    ensure_base_adapter(settings)
+    return target
+
+
+def ensure_base_adapter(settings: Settings) -> Path | None:
+    """Create the all-zero LoRA adapter that stands for the base model, once (if enabled)."""
+    if not settings.engine.base_adapter:
+        return None
+    target = settings.base_adapter_dir
+    if (target / "adapter_config.json").is_file():
+        return target
+    from engine.adapter_factory import make_random_adapter
+
+    tmp = Path(tempfile.mkdtemp(prefix=".zero-lora-", dir=target.parent))
+    try:
+        make_random_adapter(settings.model_dir, tmp / "adapter", rank=1, scale=0.0)
+        (tmp / "adapter").rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("model.base_adapter_ready", path=str(target))
     return target

@@ -90,8 +90,8 @@ class AdapterRegistry:
         return self.get(name).id
 
     def model_name(self, version_id: str | None) -> str:
-        """The vLLM model name for a version (the base model's served name for None)."""
-        return version_id or self.settings.engine.served_model_name
+        """The vLLM model name for a version (the base model's name for None)."""
+        return version_id or self.settings.base_model_name
 
     def route(self, conversation_key: str, override: str | None = None) -> Route:
         """Pick production or canary for a conversation, sticky by its key (e.g. the Slack thread)."""
@@ -158,13 +158,12 @@ class AdapterRegistry:
             return list(s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)))
 
     # --- serving ---------------------------------------------------------------------------------------
-    def _needed(self, extra: set[str] = frozenset()) -> set[str]:
-        """Versions that must stay loaded: alias targets, the rollback target, and ``extra``."""
-        needed = {vid for vid, _ in self.aliases().values() if vid}
-        prev = self._previous(PRODUCTION)
-        if prev:
-            needed.add(prev)
-        return needed | set(extra)
+    def _pinned(self) -> set[str]:
+        """Names that must stay loaded: alias targets and the base stand-in adapter."""
+        pinned = {vid for vid, _ in self.aliases().values() if vid}
+        if self.settings.engine.base_adapter:
+            pinned.add(self.settings.base_model_name)
+        return pinned
 
     async def _refresh_loaded(self, client: LLMClient) -> dict[str, str]:
         served = await client.served()
@@ -172,23 +171,30 @@ class AdapterRegistry:
         self.loaded = set(served)
         return served
 
+    async def _unload(self, client: LLMClient, name: str) -> None:
+        await client.unload_adapter(name)
+        self.loaded.discard(name)
+        log.info("adapter.unloaded", version=name)
+
     async def _ensure_loaded(self, client: LLMClient, version: AdapterVersion) -> None:
+        """Load ``version`` under its id, making room first; never exceed --max-loras."""
         served = await self._refresh_loaded(client)
         if version.id in served:
             if served[version.id] == version.path:
                 return
             # same name from another path (e.g. a re-created database): never serve the wrong weights
-            await client.unload_adapter(version.id)
-            self.loaded.discard(version.id)
-        keep = self._needed({version.id})
-        for name in sorted(self.loaded - keep):
-            await client.unload_adapter(name)
-            self.loaded.discard(name)
-            log.info("adapter.unloaded", version=name)
-        if len(self.loaded) + 1 > self.settings.engine.max_loras:
+            await self._unload(client, version.id)
+        pinned = self._pinned() | {version.id}
+        rollback = self._previous(PRODUCTION)
+        for name in sorted(self.loaded - pinned - {rollback}):
+            await self._unload(client, name)
+        capacity = self.settings.engine.max_loras
+        if len(self.loaded) + 1 > capacity and rollback in self.loaded:
+            await self._unload(client, rollback)  # the rollback target is the first to give way
+        if len(self.loaded) + 1 > capacity:
             raise RegistryError(
                 f"cannot load {version.id}: {len(self.loaded)} adapters are in use "
-                f"and the server allows {self.settings.engine.max_loras} (--max-loras)"
+                f"and the server allows {capacity} (--max-loras)"
             )
         ms = await client.load_adapter(version.id, version.path)
         self.loaded.add(version.id)
@@ -302,15 +308,18 @@ class AdapterRegistry:
         return previous
 
     async def sync(self, client: LLMClient) -> list[str]:
-        """Make vLLM hold exactly what the aliases need (after an engine restart). Returns loaded ids."""
+        """Make vLLM hold what the aliases need (after an engine restart). Returns the loaded names."""
         await self._refresh_loaded(client)
-        needed = self._needed()
-        for name in sorted(self.loaded - needed):
-            await client.unload_adapter(name)
-            self.loaded.discard(name)
-        for vid in sorted(needed - self.loaded):
+        base = self.settings.base_model_name
+        if self.settings.engine.base_adapter and base not in self.loaded:
+            await client.load_adapter(base, str(self.settings.base_adapter_dir))
+            self.loaded.add(base)
+        wanted = self._pinned() | ({self._previous(PRODUCTION)} - {None})
+        for name in sorted(self.loaded - wanted):
+            await self._unload(client, name)
+        for vid in sorted(wanted - self.loaded):
             await self._ensure_loaded(client, self.get(vid))
-        return sorted(self.loaded)
+        return sorted(self.loaded - {base})
 
 
 def _place(src: Path, dest: Path, *, move: bool) -> None:

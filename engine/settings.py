@@ -55,6 +55,11 @@ class EngineSettings(BaseModel):
     retry_backoff_s: float = 0.5
     verify_prompt: str = "Say OK."
     verify_max_tokens: int = 4
+    base_adapter: bool = Field(
+        default=True,
+        description="serve base-model requests through an all-zero LoRA adapter, loaded at start-up: on "
+        "vLLM CPU, base requests batched with adapter requests were seen to get an adapter's output",
+    )
     canary_percent: float = Field(default=0.0, ge=0.0, le=100.0)
     default_max_tokens: int = 256
     temperature: float = 0.2
@@ -92,6 +97,18 @@ class RagSettings(BaseModel):
     cache_similarity: float = 0.95
     default_tenant: str = "default"
     sample_docs_dir: Path | None = Field(default=None, description="default: the repo's docs/knowledge")
+    default_acl: list[str] = Field(default_factory=lambda: ["public"], description="groups of a doc without --acl")
+    embed_device: str = "cpu"
+    ingest_wave_chunks: int = Field(default=512, description="chunks embedded before their insert is queued")
+    insert_batch_size: int = 200
+    fetch_timeout_s: float = Field(default=30.0, description="timeout for ingesting a URL")
+    rerank_keyword_weight: float = Field(
+        default=0.15, ge=0.0, le=1.0, description="fallback rerank: weight of query-term overlap next to cosine"
+    )
+    rewrite_max_tokens: int = 48
+    rewrite_history_turns: int = 6
+    cache_collection: str = "AnswerCache"
+    cache_ttl_s: float = Field(default=7 * 24 * 3600.0, description="cached answers older than this are ignored")
 
 
 class Settings(BaseSettings):
@@ -141,6 +158,17 @@ class Settings(BaseSettings):
     def model_dir(self) -> Path:
         """The HF model directory vLLM serves and trainers start from."""
         return self.engine.model_dir or self.data_dir / "models" / self.engine.model_name
+
+    @property
+    def base_adapter_dir(self) -> Path:
+        """The all-zero LoRA adapter that stands for the base model (see ``engine.base_adapter``)."""
+        return self.model_dir.with_name(self.model_dir.name + ".zero-lora")
+
+    @property
+    def base_model_name(self) -> str:
+        """The vLLM model name that serves plain base-model answers."""
+        e = self.engine
+        return f"{e.served_model_name}-zero" if e.base_adapter else e.served_model_name
 
     @property
     def adapters_dir(self) -> Path:

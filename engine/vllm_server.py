@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from engine.model_prepare import ModelPrepareError, is_prepared
+from engine.model_prepare import ModelPrepareError, ensure_base_adapter, is_prepared
 from engine.process import ManagedProcess, ServiceStartError
 from engine.settings import Settings
 
@@ -27,6 +27,7 @@ def vllm_argv(settings: Settings) -> list[str]:
         "--max-model-len", str(e.max_model_len),
         "--max-num-seqs", str(e.max_num_seqs),
         "--disable-uvicorn-access-log",
+        *(["--lora-modules", f"{settings.base_model_name}={settings.base_adapter_dir}"] if e.base_adapter else []),
         *e.extra_args,
     ]
 
@@ -39,6 +40,7 @@ def vllm_process(settings: Settings) -> ManagedProcess:
             raise ServiceStartError(
                 f"no model at {settings.model_dir}; run `ratchet model prepare` first"
             )
+        ensure_base_adapter(settings)
 
     return ManagedProcess(
         name="vllm",
