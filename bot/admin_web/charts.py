@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from html import escape
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563")
-WIDTH, HEIGHT, PAD_L, PAD_R, PAD_T, PAD_B = 640, 220, 44, 130, 12, 28
+WIDTH, HEIGHT, PAD_L, PAD_R, PAD_T, PAD_B = 720, 220, 44, 200, 12, 28
 
 
 @dataclass(frozen=True)

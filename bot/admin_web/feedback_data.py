@@ -39,7 +39,10 @@ def thumbs_rate_chart(settings: Settings, registry: AdapterRegistry) -> str | Un
     for row in fb.vote_rate_by_version(days=settings.admin.plot_days):
         if row["up_rate"] is not None:
             rates[row["version"]][row["day"]] = 100.0 * row["up_rate"]
-    alias_of = {vid or "base": name for name, (vid, _pct) in registry.aliases().items()}
+    alias_of: dict[str, str] = {}
+    for name, (vid, pct) in registry.aliases().items():  # production first; an idle canary names nothing
+        if name == "production" or (vid and pct > 0):
+            alias_of.setdefault(vid or "base", name)
     ordered = sorted(rates, key=lambda v: (v not in alias_of, v))[:MAX_SERIES]
     series = [Series(f"{v} ({alias_of[v]})" if v in alias_of else v,
                      [rates[v].get(d.isoformat()) for d in days]) for v in ordered]
