@@ -1,11 +1,14 @@
 """Promote / roll back / set canary from the admin page.
 
-These go through the same functions as the Slack admin commands, so the checks, the audit log and the
-multi-replica loading are identical whichever surface an admin uses.
+They run through ``bot.admin_actions.AdminActions``, the same code path as the Slack admin commands, so
+the gate check, the ``force`` override and the audit log are identical whichever surface an admin uses.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+from bot.admin_actions import ActionResult, AdminActions
 from engine.llm_client import LLMClient, LLMError
 from engine.registry import AdapterRegistry, RegistryError
 
@@ -15,43 +18,18 @@ class ActionError(ValueError):
 
 
 def parse_percent(raw: str) -> float:
-    """A canary percentage from a form field, or :class:`ActionError` with what to type instead."""
+    """A canary percentage from a form field (range checked by the action), or :class:`ActionError`."""
     try:
-        percent = float(raw.strip().rstrip("%"))
+        return float(raw.strip().rstrip("%"))
     except ValueError:
         raise ActionError(f"canary percent must be a number between 0 and 100, got {raw!r}") from None
-    if not 0 <= percent <= 100:
-        raise ActionError(f"canary percent must be between 0 and 100, got {percent:g}")
-    return percent
 
 
-async def promote(registry: AdapterRegistry, version: str, actor: str) -> str:
-    """Point production at ``version``; returns a one-line notice."""
-    async with _client(registry) as client:
-        previous = await _guard(registry.promote(version, client, actor=actor))
-    return f"production → {version} (was {previous or 'base'})"
-
-
-async def rollback(registry: AdapterRegistry, actor: str) -> str:
-    """Point production back at the previous version; returns a one-line notice."""
-    async with _client(registry) as client:
-        target = await _guard(registry.rollback(client, actor=actor))
-    return f"production rolled back to {target or 'base'}"
-
-
-async def set_canary(registry: AdapterRegistry, version: str, percent: float, actor: str) -> str:
-    """Send ``percent`` of conversations to ``version``; returns a one-line notice."""
-    async with _client(registry) as client:
-        await _guard(registry.set_canary(version, percent, client, actor=actor))
-    return f"canary → {version} at {percent:g}%"
-
-
-def _client(registry: AdapterRegistry) -> LLMClient:
-    return LLMClient.from_settings(registry.settings.engine)
-
-
-async def _guard(coro):
-    try:
-        return await coro
-    except (RegistryError, LLMError) as exc:
-        raise ActionError(str(exc)) from exc
+async def run_action(registry: AdapterRegistry, call: Callable[[AdminActions], Awaitable[ActionResult]]) -> str:
+    """Run one admin action with a fresh vLLM client; its one-line message, or :class:`ActionError`."""
+    async with LLMClient.from_settings(registry.settings.engine) as client:
+        try:
+            result = await call(AdminActions(registry, client))
+        except (RegistryError, LLMError) as exc:
+            raise ActionError(str(exc)) from exc
+    return result.message

@@ -45,12 +45,10 @@ async def adapters_page(request: Request) -> HTMLResponse:
     )
 
 
-async def _act(request: Request, name: str, target: str | None, coro) -> RedirectResponse:
-    registry: AdapterRegistry = request.app.state.registry
+async def _act(request: Request, name: str, target: str | None, call) -> RedirectResponse:
     try:
-        notice = await coro
+        notice = await actions.run_action(request.app.state.registry, call)
     except actions.ActionError as exc:
-        registry.audit(ACTOR, f"web.{name}", target, allowed=False, error=str(exc))
         log.warning("admin.action_failed", action=name, target=target, error=str(exc))
         return redirect("/", error=f"{name} failed: {exc}")
     log.info("admin.action", action=name, target=target)
@@ -58,25 +56,28 @@ async def _act(request: Request, name: str, target: str | None, coro) -> Redirec
 
 
 @router.post("/adapters/promote")
-async def promote(request: Request, version: str = Form("")) -> RedirectResponse:
-    registry = request.app.state.registry
-    if not version.strip():
+async def promote(request: Request, version: str = Form(""), force: str = Form("")) -> RedirectResponse:
+    version = version.strip()
+    if not version:
         return redirect("/", error="promote failed: choose a version")
-    return await _act(request, "promote", version, actions.promote(registry, version.strip(), ACTOR))
+    return await _act(request, "promote", version,
+                      lambda a: a.promote(version, actor=ACTOR, force=bool(force)))
 
 
 @router.post("/adapters/rollback")
-async def rollback(request: Request) -> RedirectResponse:
-    return await _act(request, "rollback", None, actions.rollback(request.app.state.registry, ACTOR))
+async def rollback(request: Request, force: str = Form("")) -> RedirectResponse:
+    return await _act(request, "rollback", None, lambda a: a.rollback(actor=ACTOR, force=bool(force)))
 
 
 @router.post("/adapters/canary")
-async def canary(request: Request, version: str = Form(""), percent: str = Form("")) -> RedirectResponse:
+async def canary(request: Request, version: str = Form(""), percent: str = Form(""),
+                 force: str = Form("")) -> RedirectResponse:
+    version = version.strip()
     try:
         pct = actions.parse_percent(percent)
     except actions.ActionError as exc:
         return redirect("/", error=f"canary failed: {exc}")
-    if not version.strip():
+    if not version:
         return redirect("/", error="canary failed: choose a version (or base to turn the canary off)")
-    coro = actions.set_canary(request.app.state.registry, version.strip(), pct, ACTOR)
-    return await _act(request, "canary", version, coro)
+    return await _act(request, "canary", version,
+                      lambda a: a.canary(version, pct, actor=ACTOR, force=bool(force)))

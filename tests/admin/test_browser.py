@@ -40,6 +40,7 @@ async def test_sign_in_promote_and_roll_back_in_chromium(admin_settings, admin_u
     page = browser_page
     registry = AdapterRegistry(admin_settings)
     v1, v2 = (registry.register(path) for path in admin_adapters)
+    registry.set_gate_report(v2.id, {"passed": False, "reward_accuracy": 0.41})
     record_votes(admin_settings, None, ups=3, downs=1, channel="C-general")
     record_votes(admin_settings, v1.id, ups=1, downs=2, channel="C-help")
 
@@ -61,10 +62,16 @@ async def test_sign_in_promote_and_roll_back_in_chromium(admin_settings, admin_u
     assert legend == ["base (production)", v1.id]
     await shot(page, "02-versions")
 
+    await page.click(f"tr[data-version='{v2.id}'] button[data-action=promote]")
+    assert "failed its evaluation gate" in await page.locator(".error").inner_text()
+    assert registry.aliases()["production"][0] is None, "a refused promotion changes nothing"
     for v in (v1, v2):
-        await page.click(f"tr[data-version='{v.id}'] button[data-action=promote]")
+        row = f"tr[data-version='{v.id}']"
+        if v is v2:
+            await page.check(f"{row} form[action='/adapters/promote'] input[name=force]")
+        await page.click(f"{row} button[data-action=promote]")
         await page.wait_for_selector(".notice")
-        assert f"production → {v.id}" in await page.locator(".notice").inner_text()
+        assert f"production is now {v.id}" in await page.locator(".notice").inner_text()
         assert await page.locator("tr[data-alias=production] .alias-version").inner_text() == v.id
     assert registry.route("thread-1").version_id == v2.id
     assert {v1.id, v2.id} <= await served_adapters(admin_settings)
@@ -80,12 +87,15 @@ async def test_sign_in_promote_and_roll_back_in_chromium(admin_settings, admin_u
     await page.click(f"tr[data-version='{v2.id}'] button[data-action=canary]")
     assert "between 0 and 100" in await page.locator(".error").inner_text()
     assert registry.aliases()["canary"] == (None, 0.0), "a refused action changes nothing"
-    await page.fill(f"tr[data-version='{v2.id}'] input[name=percent]", "25")
-    await page.click(f"tr[data-version='{v2.id}'] button[data-action=canary]")
+    canary_form = f"tr[data-version='{v2.id}'] form[action='/adapters/canary']"
+    await page.fill(f"{canary_form} input[name=percent]", "25")
+    await page.check(f"{canary_form} input[name=force]")
+    await page.click(f"{canary_form} button[data-action=canary]")
     await page.wait_for_selector(".notice")
     assert registry.aliases()["canary"] == (v2.id, 25.0)
     audit = await page.locator("#audit .audit-row").all_inner_texts()
     assert sum("production.set" in row for row in audit) == 2 and any("production.rollback" in r for r in audit)
+    assert any("promote" in row and "\tno\t" in row for row in audit), "the refused promotion is audited"
     await shot(page, "04-rolled-back-and-canary")
 
     await page.click("text=Feedback")
