@@ -24,6 +24,8 @@ def _add_request_id(_logger, _name, event_dict):
 def configure_logging(level: str = "INFO", json_logs: bool = False) -> None:
     """Configure structlog and the stdlib root logger once per process."""
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     renderer = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[

@@ -253,6 +253,28 @@ class AdapterRegistry:
             elif version.status in (PRODUCTION, CANARY):
                 version.status = RETIRED
 
+    async def _load_everywhere(self, client: LLMClient, version: AdapterVersion, *, verify: bool = True) -> None:
+        """Load (and verify) ``version`` on ``client``'s server and on every configured replica.
+
+        Raises RegistryError naming the replica that failed; the caller flips no alias then.
+        """
+        urls = [u.rstrip("/") for u in self.settings.engine.replica_urls if u.rstrip("/") != client.base_url]
+        extra = [LLMClient(u, timeout_s=self.settings.engine.request_timeout_s,
+                           retries=self.settings.engine.connect_retries) for u in urls]
+        try:
+            for replica in [client, *extra]:
+                try:
+                    await self._ensure_loaded(replica, version)
+                    if verify:
+                        await self._verify(replica, version.id)
+                except LLMError as exc:
+                    raise RegistryError(
+                        f"vLLM at {replica.base_url} refused to load {version.id}: {exc}"
+                    ) from exc
+        finally:
+            for replica in extra:
+                await replica.aclose()
+
     async def promote(self, version_id: str, client: LLMClient, *, actor: str = "cli",
                       alias: str = PRODUCTION, percent: float | None = None) -> str | None:
         """Load ``version_id`` (or ``base``), verify it answers, then point ``alias`` at it.
@@ -269,11 +291,7 @@ class AdapterRegistry:
                                 max_rank=self.settings.engine.max_lora_rank)
             except AdapterError as exc:
                 raise RegistryError(f"{version_id} cannot be served: {exc}") from exc
-            try:
-                await self._ensure_loaded(client, version)
-            except LLMError as exc:
-                raise RegistryError(f"vLLM refused to load {version_id}: {exc}") from exc
-            await self._verify(client, version_id)
+            await self._load_everywhere(client, version)
             target = version_id
         with self.sessions.begin() as s:
             previous = self._flip(s, alias, target, actor, "promote" if alias == PRODUCTION else "canary",
@@ -299,7 +317,7 @@ class AdapterRegistry:
         if not found:
             raise RegistryError(f"nothing to roll back: {alias} has no earlier version")
         if previous is not None:
-            await self._ensure_loaded(client, self.get(previous))
+            await self._load_everywhere(client, self.get(previous), verify=False)
         with self.sessions.begin() as s:
             self._flip(s, alias, previous, actor, "rollback")
             self._set_statuses(s)

@@ -40,6 +40,10 @@ class EngineSettings(BaseModel):
     vllm_url: str | None = Field(
         default=None, description="attach to a running vLLM (production); unset = Ratchet starts one"
     )
+    replica_urls: list[str] = Field(
+        default_factory=list,
+        description="every vLLM replica behind vllm_url: promotion loads a version on all before the flip",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     dtype: str = "bfloat16"

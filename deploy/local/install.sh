@@ -66,7 +66,7 @@ fi
 # --- Debian packages for the test suite --------------------------------------------------------------
 if [ "${INSTALL_TEST_EXTRAS:-0}" = "1" ]; then
   need=()
-  command -v /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   if [ ${#need[@]} -gt 0 ]; then
     log "apt-get install ${need[*]}"

@@ -188,3 +188,23 @@ async def test_never_more_adapters_loaded_than_max_loras(engine_settings, client
         assert v.id in served
     # the rollback target stays loaded so rollback is instant
     assert {"ratchet-v5", "ratchet-v6"} <= set(await client.models())
+
+
+async def test_promotion_loads_on_every_replica_before_the_flip(make_settings, vllm_url, client, random_adapters) -> None:
+    from engine.process import free_port
+
+    alias_url = vllm_url.replace("127.0.0.1", "localhost")  # the same server under a second address
+    settings = make_settings(engine={"vllm_url": vllm_url, "replica_urls": [vllm_url, alias_url]})
+    reg = AdapterRegistry(settings)
+    v1 = reg.register(random_adapters[0])
+    await reg.promote(v1.id, client)
+    assert reg.route("t").version_id == "ratchet-v1"
+
+    down = f"http://127.0.0.1:{free_port()}"
+    settings_down = make_settings(engine={"vllm_url": vllm_url, "replica_urls": [vllm_url, down],
+                                          "connect_retries": 0})
+    reg_down = AdapterRegistry(settings_down)
+    v2 = reg_down.register(random_adapters[1])
+    with pytest.raises(RegistryError, match=f"vLLM at {down} refused to load ratchet-v2"):
+        await reg_down.promote(v2.id, client)
+    assert reg_down.route("t").version_id == "ratchet-v1"  # a replica that cannot load blocks the flip
