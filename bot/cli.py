@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bot import cli_admin, cli_engine
+from bot import cli_admin, cli_engine, cli_feedback
 
 app = typer.Typer(help="Ratchet: a Slack assistant that gets better from your votes.", no_args_is_help=True)
 app.command()(cli_engine.up)
@@ -15,6 +15,7 @@ app.add_typer(cli_engine.adapters_app, name="adapters")
 app.command()(cli_admin.admin)
 bench_app = typer.Typer(help="Benchmarks: JSON lines, ratios measured in one run.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+cli_feedback.register(app, bench_app)
 
 
 @bench_app.command("engine")

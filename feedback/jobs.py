@@ -1,0 +1,150 @@
+"""One training job end to end: lock → dataset → TRL training → registered candidate → gate → notify.
+
+A crash registers nothing: the adapter is trained into a temporary directory under
+``<data_dir>/training`` and only moved into the registry (atomically) once complete. Leftovers of a
+killed run are removed by the next run, which also marks the dead run as interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from engine.llm_client import LLMClient
+from engine.logs import get_logger
+from engine.registry import AdapterRegistry
+from engine.registry_models import utcnow
+from feedback.datasets import PreferenceData, build_preference_data
+from feedback.gate import GateReport, after_gate, evaluate_candidate
+from feedback.lock import TrainingLockHolder
+from feedback.models import TrainingRun
+from feedback.store import FeedbackStore
+from feedback.training import Progress, TrainConfig, TrainingError, ensure_enough, train_adapter
+
+if TYPE_CHECKING:
+    from engine.settings import Settings
+
+log = get_logger(__name__)
+
+
+@dataclass
+class TrainingOutcome:
+    """How a training job ended."""
+
+    run_id: int
+    status: str  # succeeded | skipped | failed
+    version_id: str | None = None
+    reason: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    gate: dict[str, Any] | None = None
+
+
+def training_root(settings: Settings) -> Path:
+    """Where runs write before registering (never read by the registry)."""
+    return settings.data_dir / "training"
+
+
+def last_run_start(store: FeedbackStore) -> Any:
+    """Start time of the newest training that produced a version (None if none did)."""
+    with store.sessions() as s:
+        return s.scalar(select(TrainingRun.started_at).where(TrainingRun.status == "succeeded")
+                        .order_by(TrainingRun.id.desc()).limit(1))
+
+
+def new_labelled_examples(store: FeedbackStore) -> int:
+    """Answers voted on since the last successful training started."""
+    return store.labelled_count(since=last_run_start(store))
+
+
+def _finish(store: FeedbackStore, run_id: int, **values: Any) -> None:
+    with store.sessions.begin() as s:
+        s.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(finished_at=utcnow(), **values))
+
+
+def _recover_after_crash(settings: Settings, store: FeedbackStore) -> None:
+    """We hold the lock: any 'running' run is dead, any temp directory is garbage."""
+    with store.sessions.begin() as s:
+        n = s.execute(update(TrainingRun).where(TrainingRun.status == "running")
+                      .values(status="failed", error="interrupted (process died)", finished_at=utcnow())).rowcount
+    root = training_root(settings)
+    leftovers = list(root.glob(".training-*")) if root.exists() else []
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)
+    if n or leftovers:
+        log.warning("training.recovered", interrupted_runs=n, removed_dirs=len(leftovers))
+
+
+def _lineage(settings: Settings, config: TrainConfig, data: PreferenceData) -> dict[str, Any]:
+    return {
+        **config.hyperparameters(),
+        "base_model": str(settings.model_dir),
+        "dataset": {
+            "snapshot_id": data.snapshot_id,
+            "train_example_ids": data.example_ids(config.method, "train"),
+            "heldout_example_ids": data.example_ids(config.method, "heldout"),
+        },
+    }
+
+
+async def _gate(settings: Settings, version_id: str, data: PreferenceData, registry: AdapterRegistry) -> GateReport:
+    async with LLMClient.from_settings(settings.engine) as client:
+        report = await evaluate_candidate(settings, version_id, data, client, registry=registry)
+        await after_gate(settings, report, client, registry=registry)
+    return report
+
+
+def run_training(settings: Settings, *, trigger: str = "manual", overrides: dict[str, Any] | None = None,
+                 progress: Progress | None = None, evaluate: bool = True) -> TrainingOutcome:
+    """Train a candidate from all current feedback, register it, gate it. Raises TrainingBusy if one runs."""
+    store = FeedbackStore(settings)
+    store.purge_expired()
+    config = TrainConfig.from_settings(settings, **(overrides or {}))
+    with TrainingLockHolder(settings, store.sessions):
+        _recover_after_crash(settings, store)
+        with store.sessions.begin() as s:
+            run = TrainingRun(trigger=trigger, method=config.method, status="running", started_at=utcnow(),
+                              labelled_examples=store.labelled_count(), metrics={})
+            s.add(run)
+        try:
+            return _train_register_gate(settings, store, run.id, config, progress, evaluate)
+        except BaseException as exc:
+            _finish(store, run.id, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+            log.error("training.failed", run_id=run.id, error=str(exc))
+            raise
+
+
+def _train_register_gate(settings: Settings, store: FeedbackStore, run_id: int, config: TrainConfig,
+                         progress: Progress | None, evaluate: bool) -> TrainingOutcome:
+    started = time.perf_counter()
+    data = build_preference_data(store)
+    try:
+        ensure_enough(data, config.method)
+    except TrainingError as exc:
+        _finish(store, run_id, status="skipped", error=str(exc))
+        return TrainingOutcome(run_id=run_id, status="skipped", reason=str(exc))
+    registry = AdapterRegistry(settings, store.sessions)
+    root = training_root(settings)
+    root.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=".training-", dir=root))
+    try:
+        metrics = train_adapter(settings, data, config, workdir, progress=progress).as_dict()
+        metrics["total_s"] = round(time.perf_counter() - started, 2)
+        version = registry.register(
+            workdir / "adapter", parent_version=registry.aliases()["production"][0],
+            dataset_snapshot_id=data.snapshot_id, hyperparameters=_lineage(settings, config, data),
+            metrics=metrics, notes=f"trained ({config.method}) from feedback, run {run_id}", move=True,
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    report = asyncio.run(_gate(settings, version.id, data, registry)) if evaluate else None
+    gate = report.as_dict() if report else None
+    _finish(store, run_id, status="succeeded", version_id=version.id, metrics=metrics)
+    log.info("training.registered", run_id=run_id, version=version.id, gate_passed=gate and gate["passed"])
+    return TrainingOutcome(run_id=run_id, status="succeeded", version_id=version.id, metrics=metrics, gate=gate)

@@ -1,0 +1,103 @@
+"""When training runs: APScheduler with its job store in Ratchet's database.
+
+Two jobs (both optional, from ``settings.feedback``): a cron schedule (``train_cron``) and a periodic check
+that trains once ``train_min_new_examples`` new labelled answers have accumulated. The jobs live in the
+``apscheduler_jobs`` table, so they survive restarts; the training lock keeps runs one at a time across
+processes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from engine.logs import get_logger
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.base import BaseScheduler
+
+    from engine.settings import Settings
+
+log = get_logger(__name__)
+
+CRON_JOB, COUNT_JOB = "ratchet-train-cron", "ratchet-train-new-examples"
+JOBSTORE_TABLE = "apscheduler_jobs"
+_SECRET_SECTIONS = ("bot",)
+
+
+def settings_payload(settings: Settings) -> dict[str, Any]:
+    """The settings a stored job re-creates, without secrets (those come from the environment again)."""
+    data = settings.model_dump(mode="json", exclude=set(_SECRET_SECTIONS))
+    data.get("admin", {}).pop("admin_token", None)
+    return data
+
+
+def _settings_from(payload: dict[str, Any]) -> Settings:
+    from engine.settings import Settings
+
+    return Settings(**payload)
+
+
+def train_on_schedule(payload: dict[str, Any]) -> str:
+    """The cron job: train from whatever feedback there is."""
+    return _run(_settings_from(payload), "cron")
+
+
+def train_if_enough_new(payload: dict[str, Any]) -> str:
+    """The periodic job: train once enough new labelled answers have accumulated."""
+    from feedback.jobs import new_labelled_examples
+    from feedback.store import FeedbackStore
+
+    settings = _settings_from(payload)
+    new = new_labelled_examples(FeedbackStore(settings))
+    if new < settings.feedback.train_min_new_examples:
+        log.debug("scheduler.not_enough_new", new=new, needed=settings.feedback.train_min_new_examples)
+        return "waiting"
+    return _run(settings, "new_examples")
+
+
+def _run(settings: Settings, trigger: str) -> str:
+    from feedback.jobs import run_training
+    from feedback.lock import TrainingBusy
+
+    try:
+        outcome = run_training(settings, trigger=trigger)
+    except TrainingBusy as exc:
+        log.info("scheduler.training_busy", reason=str(exc))
+        return "busy"
+    return outcome.status
+
+
+def build_scheduler(settings: Settings, *, background: bool = True) -> BaseScheduler:
+    """A scheduler with the configured training jobs in the persistent job store (not started)."""
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.triggers.cron import CronTrigger
+
+    from engine.db import get_engine
+
+    store = SQLAlchemyJobStore(engine=get_engine(settings.db_url), tablename=JOBSTORE_TABLE)
+    cls = BackgroundScheduler if background else BlockingScheduler
+    scheduler = cls(jobstores={"default": store}, job_defaults={"coalesce": True, "max_instances": 1,
+                                                                "misfire_grace_time": 3600}, timezone="UTC")
+    payload = settings_payload(settings)
+    f = settings.feedback
+    if f.train_cron:
+        scheduler.add_job(train_on_schedule, CronTrigger.from_crontab(f.train_cron, timezone="UTC"),
+                          id=CRON_JOB, kwargs={"payload": payload}, replace_existing=True)
+    else:
+        _remove_stale(scheduler, store, CRON_JOB)
+    if f.train_min_new_examples > 0:
+        scheduler.add_job(train_if_enough_new, "interval", seconds=f.train_check_interval_s, id=COUNT_JOB,
+                          kwargs={"payload": payload}, replace_existing=True)
+    else:
+        _remove_stale(scheduler, store, COUNT_JOB)
+    log.info("scheduler.configured", cron=f.train_cron, min_new_examples=f.train_min_new_examples)
+    return scheduler
+
+
+def _remove_stale(scheduler: BaseScheduler, store: Any, job_id: str) -> None:
+    """A job disabled in the settings must not keep firing from the persistent store."""
+    store.jobs_t.create(store.engine, checkfirst=True)
+    if store.lookup_job(job_id) is not None:
+        store.remove_job(job_id)

@@ -1,0 +1,190 @@
+"""LoRA preference training with TRL: one config, one function, one metrics record.
+
+``train_adapter`` runs TRL's ``DPOTrainer`` (pairs) or ``KTOTrainer`` (unpaired thumbs) with a PEFT LoRA on
+the base model and writes the adapter to a directory. It knows nothing about the registry or the
+scheduler (see ``feedback.jobs``); the benchmark compares it with a plain TRL script.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.logs import get_logger
+
+if TYPE_CHECKING:
+    from engine.settings import Settings
+    from feedback.datasets import PreferenceData
+
+log = get_logger(__name__)
+
+METHODS = ("dpo", "kto")
+Progress = Callable[[int, int], None]  # (step, total steps)
+
+
+class TrainingError(RuntimeError):
+    """Training could not run (bad configuration or not enough data). The message says what to do."""
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of one preference-training run (TRL + PEFT LoRA)."""
+
+    method: str = "dpo"
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    learning_rate: float = 5e-5
+    epochs: float = 1.0
+    max_steps: int = -1
+    batch_size: int = 4
+    grad_accum: int = 1
+    max_length: int = 512
+    beta: float = 0.1
+    gradient_checkpointing: bool = False
+    seed: int = 42
+    threads: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> TrainConfig:
+        """The configuration in ``settings.feedback``, with keyword overrides."""
+        f = settings.feedback
+        values = dict(
+            method=f.train_method, lora_r=f.lora_r, lora_alpha=f.lora_alpha, lora_dropout=f.lora_dropout,
+            target_modules=list(f.lora_target_modules), learning_rate=f.learning_rate, epochs=f.epochs,
+            max_steps=f.max_steps, batch_size=f.batch_size, grad_accum=f.grad_accum, max_length=f.max_length,
+            beta=f.beta, gradient_checkpointing=f.gradient_checkpointing, seed=f.seed, threads=f.train_threads,
+        )
+        values.update(overrides)
+        config = cls(**values)
+        if config.method not in METHODS:
+            raise TrainingError(f"feedback.train_method must be one of {', '.join(METHODS)}, got {config.method!r}")
+        return config
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """What the registry stores as the version's hyperparameters."""
+        return asdict(self)
+
+
+@dataclass
+class TrainMetrics:
+    """What one run measured."""
+
+    method: str
+    train_examples: int
+    steps: int
+    train_loss: float | None
+    duration_s: float
+    peak_rss_mb: float
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Metrics for the registry (the log history is trimmed to the last entries)."""
+        out = asdict(self)
+        out["log_history"] = self.log_history[-5:]
+        return out
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def trl_rows(data: PreferenceData, method: str, split: str = "train") -> list[dict[str, Any]]:
+    """The examples of one split in TRL's format for ``method``."""
+    return [row.trl_row() for row in data.rows(method, split)]
+
+
+def trainer_args(config: TrainConfig, output_dir: Path, data: PreferenceData | None = None):
+    """The TRL ``DPOConfig``/``KTOConfig`` for CPU (bf16 weights, fp32 LoRA) or a GPU when present."""
+    import torch
+    from trl import DPOConfig, KTOConfig
+
+    gpu = torch.cuda.is_available()
+    common = dict(
+        output_dir=str(output_dir), per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum, num_train_epochs=config.epochs,
+        max_steps=config.max_steps, learning_rate=config.learning_rate, beta=config.beta,
+        max_length=config.max_length, gradient_checkpointing=config.gradient_checkpointing,
+        use_cpu=not gpu, bf16=gpu, logging_steps=1, save_strategy="no", report_to=[], seed=config.seed,
+        dataloader_num_workers=0, disable_tqdm=True,
+    )
+    if config.method == "dpo":
+        return DPOConfig(**common)
+    desirable, undesirable = data.kto_class_weights() if data is not None else (1.0, 1.0)
+    return KTOConfig(**common, desirable_weight=desirable, undesirable_weight=undesirable)
+
+
+def load_policy(model_dir: Path):
+    """Base model (bf16 weights on CPU) and tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16)
+    return model, tokenizer
+
+
+def lora_config(config: TrainConfig):
+    """The PEFT LoRA configuration."""
+    from peft import LoraConfig
+
+    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=list(config.target_modules), task_type="CAUSAL_LM")
+
+
+def _progress_callback(progress: Progress):
+    from transformers import TrainerCallback
+
+    class _Progress(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            progress(state.global_step, state.max_steps)
+
+    return _Progress()
+
+
+def ensure_enough(data: PreferenceData, method: str, minimum: int = 2) -> None:
+    """Raise :class:`TrainingError` when the training split is too small to train on."""
+    n = len(data.rows(method, "train"))
+    if n < minimum:
+        raise TrainingError(f"only {n} {method.upper()} training examples (need {minimum}); collect more votes "
+                            "(see `ratchet feedback stats`)")
+
+
+def train_adapter(settings: Settings, data: PreferenceData, config: TrainConfig, out_dir: Path, *,
+                  progress: Progress | None = None) -> TrainMetrics:
+    """Train a LoRA adapter on the training split and save it (PEFT format) into ``out_dir``."""
+    import torch
+    from datasets import Dataset
+    from trl import DPOTrainer, KTOTrainer
+
+    rows = trl_rows(data, config.method)
+    ensure_enough(data, config.method)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    started = time.perf_counter()
+    model, tokenizer = load_policy(settings.model_dir)
+    trainer_cls = DPOTrainer if config.method == "dpo" else KTOTrainer
+    trainer = trainer_cls(
+        model=model, args=trainer_args(config, out_dir / "trainer", data), train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer, peft_config=lora_config(config),
+        callbacks=[_progress_callback(progress)] if progress else None,
+    )
+    result = trainer.train()
+    trainer.model.save_pretrained(str(out_dir / "adapter"))
+    metrics = TrainMetrics(
+        method=config.method, train_examples=len(rows), steps=int(result.global_step),
+        train_loss=float(result.training_loss) if result.training_loss is not None else None,
+        duration_s=round(time.perf_counter() - started, 2), peak_rss_mb=round(peak_rss_mb(), 1),
+        log_history=list(trainer.state.log_history),
+    )
+    log.info("training.finished", method=config.method, examples=len(rows), steps=metrics.steps,
+             loss=metrics.train_loss, seconds=metrics.duration_s)
+    return metrics
