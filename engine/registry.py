@@ -23,6 +23,7 @@ from engine.adapter_files import AdapterError, inspect_adapter
 from engine.db import session_factory
 from engine.llm_client import LLMClient, LLMError
 from engine.logs import get_logger
+from engine.metrics import ADAPTER_IN_USE
 from engine.registry_models import (
     CANARY,
     CANDIDATE,
@@ -245,6 +246,9 @@ class AdapterRegistry:
 
     def _set_statuses(self, s: Session) -> None:
         aliased = {a.name: a.version_id for a in s.scalars(select(Alias))}
+        ADAPTER_IN_USE.clear()
+        for name in ALIASES:
+            ADAPTER_IN_USE.labels(alias=name, version=aliased.get(name) or BASE).set(1)
         for version in s.scalars(select(AdapterVersion)):
             if version.id == aliased.get(PRODUCTION):
                 version.status = PRODUCTION
