@@ -95,3 +95,27 @@ def test_cli_status_and_adapter_commands(vllm_url: str, model_dir: Path, tmp_pat
     assert ok.returncode == 0, ok.stderr
     listing = _ratchet(["adapters", "list", "--json"], env, tmp_path).stdout.splitlines()
     assert json.loads(listing[-1])["aliases"]["production"]["version"] == "ratchet-v1"
+
+
+def test_cli_up_reuses_and_down_stops_local_services(vllm_url: str, model_dir: Path, tmp_path: Path) -> None:
+    """`ratchet up` with vLLM attached by URL starts the local Weaviate, a second `up` reuses it, `down` ends it."""
+    repo = Path(__file__).resolve().parents[2]
+    http_port = free_port()
+    env = {"RATCHET_DATA_DIR": str(tmp_path / "data"), "RATCHET_ENGINE__VLLM_URL": vllm_url,
+           "RATCHET_ENGINE__MODEL_DIR": str(model_dir), "RATCHET_RAG__WEAVIATE_HTTP_PORT": str(http_port),
+           "RATCHET_RAG__WEAVIATE_GRPC_PORT": str(free_port()), "PYTHONPATH": str(repo)}
+    pid_file = tmp_path / "data" / "run" / "weaviate.pid"
+    try:
+        first = _ratchet(["up"], env, tmp_path)
+        assert first.returncode == 0, first.stderr
+        pid = int(pid_file.read_text())
+        assert pid_alive(pid)
+        status = _ratchet(["status", "--json"], env, tmp_path)
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert all(json.loads(line)["healthy"] for line in status.stdout.splitlines())
+        again = _ratchet(["up"], env, tmp_path)
+        assert again.returncode == 0 and int(pid_file.read_text()) == pid
+    finally:
+        down = _ratchet(["down"], env, tmp_path)
+    assert down.returncode == 0 and "weaviate" in down.stderr
+    assert not pid_alive(pid)
