@@ -2,7 +2,10 @@
 
 The model sees the last ``rag.rewrite_history_turns`` turns and the question, and must reply with the
 query only. Its reply is cleaned (first line, no quotes or "Query:" prefix); an empty or runaway reply,
-or an unreachable model, falls back to the question itself — a rewrite never blocks retrieval.
+or an unreachable model, falls back to the question itself — a rewrite never blocks retrieval. Small
+models often answer the previous turn instead of rewriting: when the reply keeps less than half of the
+question's content words, the query is the question followed by the reply (context terms added, the
+question's own terms never lost).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Sequence
 
 from engine.llm_client import LLMClient, LLMError
 from engine.logs import get_logger
+from engine.rag.rerank import content_words
 from engine.settings import RagSettings
 
 log = get_logger(__name__)
@@ -40,6 +44,9 @@ def clean_rewrite(reply: str, question: str) -> str:
     query = _PREFIX.sub("", lines[0]).strip().strip("\"'`").strip() if lines else ""
     if not query or len(query) > max(300, 3 * len(question)):
         return question
+    asked = content_words(question)
+    if asked and len(asked & content_words(query)) < len(asked) / 2:
+        return f"{question} {query}"
     return query
 
 
