@@ -1,0 +1,155 @@
+"""deploy/: Kubernetes manifests (kustomize build + schema validation) and docker-compose (compose-spec).
+
+Offline tools: `kubectl kustomize` (or a `kustomize` binary), the `kubernetes-validate` PyPI package (strict
+schemas of the Kubernetes API), `check-jsonschema --builtin-schema vendor.compose-spec`. See
+deploy/local/install_test_tools.sh.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from bot.cli import app
+from engine.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+K8S = REPO / "deploy" / "k8s"
+COMPOSE = REPO / "deploy" / "docker-compose.yml"
+BIN = Path(sys.executable).parent
+GO_KUSTOMIZE = Path.home() / ".cache" / "ratchet" / "bin" / "kustomize"
+
+
+def kustomize_build(path: Path) -> list[dict]:
+    """The rendered manifests of a kustomization, as dicts."""
+    if shutil.which("kubectl"):
+        cmd = ["kubectl", "kustomize", str(path)]
+    elif shutil.which("kustomize") or GO_KUSTOMIZE.exists():
+        cmd = [shutil.which("kustomize") or str(GO_KUSTOMIZE), "build", str(path)]
+    else:
+        pytest.fail("neither kubectl nor kustomize is installed: run deploy/local/install_test_tools.sh")
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> tuple[list[dict], Path]:
+    docs = kustomize_build(K8S)
+    out = tmp_path_factory.mktemp("k8s") / "rendered.yaml"
+    out.write_text(yaml.safe_dump_all(docs))
+    return docs, out
+
+
+def find(docs: list[dict], kind: str, name: str) -> dict:
+    matches = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert matches, f"no {kind}/{name} in the rendered manifests"
+    return matches[0]
+
+
+def pod_spec(doc: dict) -> dict:
+    if doc["kind"] == "CronJob":
+        return doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return doc["spec"]["template"]["spec"]
+
+
+def env_of(container: dict) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in container.get("env", [])}
+
+
+def test_manifests_pass_strict_kubernetes_schemas(rendered) -> None:
+    _docs, path = rendered
+    result = subprocess.run([str(BIN / "kubernetes-validate"), "--strict", "-k", "1.32.0", str(path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("passed") >= 14
+
+
+def test_schema_validation_catches_a_broken_manifest(tmp_path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
+                                   "spec": {"replicas": "two", "selector": {}, "template": {}}}))
+    result = subprocess.run([str(BIN / "kubernetes-validate"), "--strict", "-k", "1.32.0", str(bad)],
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+
+
+def test_vllm_is_a_replicated_gpu_deployment_with_tensor_parallel_setting(rendered) -> None:
+    docs, _ = rendered
+    vllm = find(docs, "Deployment", "vllm")
+    assert vllm["spec"]["replicas"] >= 2
+    server = pod_spec(vllm)["containers"][0]
+    assert "--tensor-parallel-size=$(TENSOR_PARALLEL_SIZE)" in server["args"]
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("vllm-config"))
+    assert int(server["resources"]["limits"]["nvidia.com/gpu"]) == int(config["data"]["TENSOR_PARALLEL_SIZE"])
+    assert env_of(server)["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
+    sidecar = pod_spec(vllm)["containers"][1]
+    assert sidecar["command"][-1] == "/opt/ratchet/adapter_sync.py" and "readinessProbe" in sidecar
+    assert find(docs, "Service", "vllm-replicas")["spec"]["clusterIP"] == "None"
+
+
+def test_ratchet_pods_share_adapters_config_and_replica_urls(rendered) -> None:
+    docs, _ = rendered
+    assert find(docs, "PersistentVolumeClaim", "ratchet-adapters")["spec"]["accessModes"] == ["ReadWriteMany"]
+    bot = find(docs, "Deployment", "ratchet-bot")
+    assert bot["spec"]["replicas"] >= 2
+    trainer = find(docs, "CronJob", "ratchet-trainer")
+    assert trainer["spec"]["concurrencyPolicy"] == "Forbid"
+    assert "nvidia.com/gpu" in pod_spec(trainer)["containers"][0]["resources"]["limits"]
+    for doc in (bot, find(docs, "Deployment", "ratchet-admin"), trainer):
+        container = pod_spec(doc)["containers"][0]
+        env = env_of(container)
+        assert env["RATCHET_CONFIG"] == "/etc/ratchet/ratchet.yaml"
+        assert "vllm-replicas" in env["RATCHET_ENGINE__REPLICA_URLS"]
+        assert {"secretRef": {"name": "ratchet-secrets"}} in container["envFrom"]
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert mounts["adapters"] == "/data/adapters"
+    assert find(docs, "StatefulSet", "postgres")["spec"]["volumeClaimTemplates"]
+
+
+def test_every_ratchet_command_in_the_manifests_exists() -> None:
+    docs = kustomize_build(K8S)
+    compose = yaml.safe_load(COMPOSE.read_text())
+    commands = [pod_spec(d)["containers"][0].get("args") for d in docs
+                if d["kind"] in ("Deployment", "CronJob") and d["metadata"]["name"].startswith("ratchet")]
+    commands += [s["command"] for s in compose["services"].values()
+                 if isinstance(s.get("command"), list) and s["command"][0] == "ratchet"]
+    assert len(commands) >= 5
+    for argv in commands:
+        result = CliRunner().invoke(app, [*argv[1:], "--help"])
+        assert result.exit_code == 0, f"`{' '.join(argv)}` is not a ratchet command: {result.output[-300:]}"
+
+
+def test_the_shared_settings_file_loads(monkeypatch) -> None:
+    monkeypatch.setenv("RATCHET_CONFIG", str(K8S / "ratchet.yaml"))
+    monkeypatch.setenv("RATCHET_ENGINE__REPLICA_URLS", '["http://vllm-replicas:8000"]')
+    settings = Settings()
+    assert settings.engine.vllm_url.startswith("http://vllm.") and settings.log_json
+    assert settings.engine.replica_urls == ["http://vllm-replicas:8000"]
+    assert settings.rag.weaviate_url.startswith("http://weaviate-api.")
+
+
+def test_weaviate_helm_values_are_replicated() -> None:
+    values = yaml.safe_load((K8S / "weaviate" / "values.yaml").read_text())
+    assert values["replicas"] >= 3 and values["env"]["REPLICATION_MINIMUM_FACTOR"] >= 2
+    assert values["grpcService"]["enabled"] is True
+
+
+def test_compose_file_matches_the_compose_spec(tmp_path) -> None:
+    result = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    broken = tmp_path / "compose.yml"
+    broken.write_text(COMPOSE.read_text().replace("restart: unless-stopped", "restart: [nope]", 1))
+    result = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(broken)],
+                            capture_output=True, text=True)
+    assert result.returncode != 0, "the compose schema check must reject a broken file"
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    assert {"vllm", "weaviate", "postgres", "bot", "admin", "trainer", "adapter-sync"} <= set(services)
+    gpu = services["vllm"]["deploy"]["resources"]["reservations"]["devices"][0]
+    assert gpu["capabilities"] == ["gpu"]
