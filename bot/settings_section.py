@@ -36,6 +36,7 @@ class BotSettings(BaseModel):
     generation_timeout_s: float = Field(default=120.0, gt=0, description="whole answer, after the first token")
     dedupe_takeover_s: float = Field(default=120.0, gt=0,
                                      description="an event left in flight this long by a dead process is redone")
+    warm_up_timeout_s: float = Field(default=60.0, gt=0, description="connect + load models at start")
     thinking_text: str = ":hourglass_flowing_sand: Thinking…"
     local_user: str = Field(default="local", description="user id of `ratchet chat` / `ratchet ask`")
 

@@ -1,0 +1,91 @@
+"""The services the pipeline uses, built from settings: one seam, the real implementations behind it.
+
+Retrieval and the semantic cache need Weaviate; they are built on first use (and built again after a
+failure), so the bot starts, and recovers, while Weaviate is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from engine.llm_client import LLMClient
+from engine.logs import get_logger
+from engine.registry import AdapterRegistry
+from engine.settings import Settings
+
+log = get_logger(__name__)
+
+
+async def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a component method: coroutines are awaited, blocking functions run in a worker thread."""
+    if inspect.iscoroutinefunction(fn):
+        return await fn(*args, **kwargs)
+    result = await asyncio.to_thread(fn, *args, **kwargs)
+    return await result if inspect.isawaitable(result) else result
+
+
+class Components:
+    """Registry, vLLM client, guardrails, feedback store, retriever and answer cache for one settings object."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.registry = AdapterRegistry(settings)
+        self.llm = LLMClient.from_settings(settings.engine)
+        self.guardrails = _guardrails(settings)
+        self.feedback = _feedback(settings)
+        self._retriever: Any = None
+        self._cache: Any = None
+        self._lock = asyncio.Lock()
+
+    async def retriever(self) -> Any:
+        """The retriever (connects to Weaviate on first use; a failed connection is retried next time)."""
+        async with self._lock:
+            if self._retriever is None:
+                from engine.rag import Retriever
+
+                self._retriever = await asyncio.to_thread(Retriever, self.settings)
+            return self._retriever
+
+    async def answer_cache(self) -> Any:
+        """The semantic answer cache (None when disabled); connects on first use like the retriever."""
+        if not self.settings.rag.cache_enabled:
+            return None
+        async with self._lock:
+            if self._cache is None:
+                from engine.rag import AnswerCache
+
+                self._cache = await asyncio.to_thread(AnswerCache, self.settings)
+            return self._cache
+
+    async def warm_up(self) -> None:
+        """Connect to Weaviate and load the embedding model now, not during the first question."""
+        retriever = await self.retriever()
+        await asyncio.to_thread(retriever.embedder.embed_one, "warm up")
+        await self.answer_cache()
+        if self.guardrails is not None:
+            await asyncio.to_thread(self.guardrails.precheck_input, "warm up")
+
+    async def aclose(self) -> None:
+        """Close network clients."""
+        await self.llm.aclose()
+        for part in (self._retriever, self._cache):
+            close = getattr(part, "close", None)
+            if close is not None:
+                await call(close)
+
+
+def _guardrails(settings: Settings) -> Any:
+    if not settings.guardrails.enabled:
+        return None
+    from guardrails import Guardrails
+
+    return Guardrails(settings)
+
+
+def _feedback(settings: Settings) -> Any:
+    from feedback import FeedbackStore
+
+    return FeedbackStore(settings)

@@ -1,0 +1,88 @@
+"""Exactly-once event handling: every Slack event id is claimed in the database before it is handled.
+
+Slack redelivers an event when the ack is late or lost (``X-Slack-Retry-Num`` over HTTP, ``retry_attempt``
+in Socket Mode). The first delivery claims the event id (a primary-key insert, so two processes cannot
+both win); later deliveries find the claim and are dropped, also after a restart. A claim left
+``in_flight`` by another process for longer than ``bot.dedupe_takeover_s`` (that process died mid-answer)
+is taken over, so a crash does not lose the question.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import DateTime, Integer, String, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
+
+from engine.db import Base, session_factory
+from engine.logs import get_logger
+from engine.registry_models import utcnow
+
+log = get_logger(__name__)
+
+IN_FLIGHT = "in_flight"
+DONE = "done"
+PROCESS_ID = uuid.uuid4().hex[:16]
+
+
+class ProcessedEvent(Base):
+    """One Slack event id this bot has claimed."""
+
+    __tablename__ = "bot_processed_events"
+
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class EventLedger:
+    """Claims and completes event ids in the durable store."""
+
+    def __init__(self, db_url: str, *, takeover_s: float, owner: str = PROCESS_ID) -> None:
+        self.sessions: sessionmaker = session_factory(db_url)
+        self.takeover_s = takeover_s
+        self.owner = owner
+
+    def claim(self, event_id: str, kind: str) -> bool:
+        """True when this delivery should be handled (first one, or taking over a dead process's claim)."""
+        now = utcnow()
+        try:
+            with self.sessions.begin() as s:
+                s.add(ProcessedEvent(event_id=event_id, kind=kind, status=IN_FLIGHT, owner=self.owner,
+                                     attempts=1, claimed_at=now))
+            return True
+        except IntegrityError:
+            pass
+        stale_before = now - timedelta(seconds=self.takeover_s)
+        with self.sessions.begin() as s:
+            taken = s.execute(
+                update(ProcessedEvent)
+                .where(ProcessedEvent.event_id == event_id, ProcessedEvent.status == IN_FLIGHT,
+                       ProcessedEvent.owner != self.owner, ProcessedEvent.claimed_at < stale_before)
+                .values(owner=self.owner, claimed_at=now, attempts=ProcessedEvent.attempts + 1)
+            ).rowcount
+        if taken:
+            log.warning("event.taken_over", event_id=event_id, kind=kind)
+            return True
+        log.info("event.duplicate_dropped", event_id=event_id, kind=kind)
+        return False
+
+    def finish(self, event_id: str) -> None:
+        """Mark an event handled (its answer is out)."""
+        with self.sessions.begin() as s:
+            row = s.get(ProcessedEvent, event_id)
+            if row is not None:
+                row.status = DONE
+                row.finished_at = utcnow()
+
+    def status(self, event_id: str) -> str | None:
+        """``in_flight``, ``done`` or None (never seen)."""
+        with self.sessions() as s:
+            row = s.get(ProcessedEvent, event_id)
+            return row.status if row else None

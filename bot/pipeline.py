@@ -1,0 +1,373 @@
+"""THE answer pipeline: one code path for Slack, `ratchet chat` and `ratchet ask`.
+
+    precheck (cheap input rails)
+    → LLM input rail ∥ retrieval (thread history → standalone query; groups from where it was asked)
+    → retrieval rails (drop/mask chunks) → "not enough evidence"? → semantic cache
+    → generation with the routed adapter (streamed) → streaming output rails
+    → record in the feedback store → cache → final answer
+
+:meth:`Pipeline.stream` yields :class:`PipelineEvent` s (status, delta, final); :meth:`Pipeline.answer`
+returns only the final :class:`Answer`. A service that fails or does not answer within
+``bot.service_timeout_s`` turns into a clear final message naming it, never silence; nothing is cached, so
+the next question tries the service again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
+
+from bot import messages
+from bot.answers import DELTA, FINAL, STATUS, Answer, PipelineEvent, Question, Stopwatch
+from bot.components import Components, call
+from bot.prompting import Citation, build_messages, citations_for, to_citation, trim_history
+from engine.logs import get_logger
+from engine.registry import Route
+from engine.settings import Settings
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+
+class ServiceFailure(Exception):
+    """A service failed or timed out; ``service`` is ``model``, ``search`` or ``guardrails``."""
+
+    def __init__(self, service: str, detail: str) -> None:
+        super().__init__(f"{service}: {detail}")
+        self.service = service
+        self.detail = detail
+
+
+async def _guard(service: str, timeout_s: float, work: Awaitable[T]) -> T:
+    """Await ``work`` within ``timeout_s``; any failure becomes a :class:`ServiceFailure`."""
+    try:
+        return await asyncio.wait_for(work, timeout_s)
+    except TimeoutError:
+        raise ServiceFailure(service, f"no answer within {timeout_s:g} s") from None
+    except (ServiceFailure, StopAsyncIteration):
+        raise
+    except Exception as exc:  # noqa: BLE001 - any client error of that service means "down"
+        raise ServiceFailure(service, _short(exc)) from exc
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:160]
+
+
+class Pipeline:
+    """Answers questions with the configured components (see :mod:`bot.components`)."""
+
+    def __init__(self, settings: Settings, components: Components | None = None) -> None:
+        self.settings = settings
+        self.parts = components or Components(settings)
+
+    async def aclose(self) -> None:
+        """Close the clients the components hold."""
+        await self.parts.aclose()
+
+    async def warm_up(self) -> bool:
+        """Connect to Weaviate and load the embedding model before the first question.
+
+        Returns False (and logs why) when a service is down; questions then report it and retry it.
+        """
+        try:
+            await asyncio.wait_for(self.parts.warm_up(), self.settings.bot.warm_up_timeout_s)
+        except Exception as exc:  # noqa: BLE001 - warm-up is best effort; questions report failures
+            log.warning("pipeline.warm_up_failed", error=_short(exc))
+            return False
+        return True
+
+    async def answer(self, question: Question) -> Answer:
+        """The final answer only."""
+        async for event in self.stream(question):
+            if event.kind == FINAL:
+                return event.answer
+        raise RuntimeError("pipeline ended without an answer")  # pragma: no cover - stream always ends FINAL
+
+    async def stream(self, question: Question) -> AsyncIterator[PipelineEvent]:
+        """Status lines, answer text as it is generated, then the final answer (always, exactly once)."""
+        run = _Run(self, question)
+        try:
+            async for event in run.events():
+                yield event
+        except ServiceFailure as failure:
+            log.warning("pipeline.service_failed", service=failure.service, detail=failure.detail)
+            yield run.final(Answer(text=messages.service_down(failure.service, failure.detail),
+                                   error=failure.service, alias=run.route.alias if run.route else None,
+                                   adapter=run.route.version_id if run.route else None))
+
+
+class _Run:
+    """One question going through the pipeline (keeps the per-question state out of :class:`Pipeline`)."""
+
+    def __init__(self, pipeline: Pipeline, question: Question) -> None:
+        self.p = pipeline
+        self.parts = pipeline.parts
+        self.bot = pipeline.settings.bot
+        self.q = question
+        self.clock = Stopwatch()
+        self.route: Route | None = None
+        self.rails: dict[str, Any] = {}
+
+    def final(self, answer: Answer) -> PipelineEvent:
+        answer.timings_ms = self.clock.total()
+        log.info("pipeline.answered", refused=answer.refused, error=answer.error, cached=answer.cached,
+                 adapter=answer.adapter, total_ms=round(answer.timings_ms["total"], 1))
+        return PipelineEvent(FINAL, answer=answer)
+
+    async def events(self) -> AsyncIterator[PipelineEvent]:
+        text = self.q.text.strip()
+        refusal = self._check_size(text) or await self._precheck(text)
+        if refusal is not None:
+            yield self.final(refusal)
+            return
+        text = self.rails.get("input_text", text)
+        self.route = self.parts.registry.route(self.q.routing_key, self.q.adapter_override)
+        yield PipelineEvent(STATUS, text="searching the documents")
+        verdict, retrieval = await self._input_rail_and_retrieval(text)
+        if verdict is not None and not verdict.allowed:
+            yield self.final(await self._refuse(verdict))
+            return
+        chunks = self._retrieval_rails(retrieval.chunks)
+        if not chunks or not retrieval.enough_evidence:
+            yield self.final(await self._no_evidence(retrieval, chunks))
+            return
+        cached = await self._cache_lookup(text)
+        if cached is not None:
+            yield self.final(cached)
+            return
+        yield PipelineEvent(STATUS, text="writing the answer")
+        async for event in self._generate(text, retrieval, chunks):
+            yield event
+
+    # --- input ------------------------------------------------------------------------------------------
+    def _check_size(self, text: str) -> Answer | None:
+        if not text:
+            return Answer(text=messages.HELP, refused=True, refusal_rail="empty")
+        limit = self.bot.max_question_chars
+        if len(text) > limit:
+            return Answer(text=messages.TOO_LONG.format(length=len(text), limit=limit), refused=True,
+                          refusal_rail="too_long")
+        return None
+
+    async def _precheck(self, text: str) -> Answer | None:
+        rails = self.parts.guardrails
+        if rails is None:
+            return None
+        start = time.perf_counter()
+        verdict = await call(rails.precheck_input, text)
+        self.clock.lap("precheck", start)
+        self.rails["precheck"] = _verdict_dict(verdict)
+        if not verdict.allowed:
+            self._record_refusal(verdict)
+            return Answer(text=verdict.message or messages.REFUSED_DEFAULT, refused=True, refusal_rail=verdict.rail)
+        self.rails["input_text"] = verdict.text or text
+        return None
+
+    async def _input_rail_and_retrieval(self, text: str) -> tuple[Any, Any]:
+        """The LLM input check and retrieval run side by side; both must finish in time."""
+        timeout = self.bot.service_timeout_s
+        retrieval = asyncio.ensure_future(_guard("search", timeout, self._retrieve(text)))
+        check = None
+        if self.parts.guardrails is not None and self.p.settings.guardrails.self_check_input:
+            check = asyncio.ensure_future(_guard("guardrails", timeout, self._input_rail(text)))
+        try:
+            verdict = await check if check is not None else None
+            result = await retrieval
+        finally:
+            for task in (retrieval, check):
+                if task is not None and not task.done():
+                    task.cancel()
+        return verdict, result
+
+    async def _input_rail(self, text: str) -> Any:
+        start = time.perf_counter()
+        verdict = await self.parts.guardrails.check_input(text, model=self.route.model)
+        self.clock.lap("input_rail", start)
+        self.rails["input"] = _verdict_dict(verdict)
+        return verdict
+
+    async def _retrieve(self, text: str) -> Any:
+        start = time.perf_counter()
+        history = trim_history(self.q.history, max_messages=self.bot.history_max_messages,
+                               max_chars=self.bot.history_max_chars)
+        retriever = await self.parts.retriever()
+        result = await call(
+            retriever.retrieve, text, groups=self.q.groups, history=history, collections=self.q.collections,
+            tenant=self.q.tenant, llm=self.parts.llm, model=self.route.model,
+        )
+        self.clock.lap("retrieval", start)
+        self.history = history
+        return result
+
+    async def _refuse(self, verdict: Any) -> Answer:
+        self._record_refusal(verdict)
+        answer = Answer(text=verdict.message or messages.REFUSED_DEFAULT, refused=True, refusal_rail=verdict.rail,
+                        adapter=self.route.version_id, alias=self.route.alias)
+        return await self._recorded(answer, prompt=[], chunks=[], standalone=None)
+
+    def _record_refusal(self, verdict: Any) -> None:
+        if self.parts.guardrails is not None:
+            self.parts.guardrails.record_refusal(verdict, question=self.q.text, user=self.q.user,
+                                                 channel=self.q.channel)
+
+    # --- evidence -----------------------------------------------------------------------------------------
+    def _retrieval_rails(self, chunks: list[Any]) -> list[Any]:
+        if self.parts.guardrails is None:
+            return list(chunks)
+        start = time.perf_counter()
+        kept, dropped = self.parts.guardrails.check_chunks(list(chunks))
+        self.clock.lap("retrieval_rails", start)
+        self.rails["dropped_chunks"] = list(dropped)
+        return list(kept)
+
+    async def _no_evidence(self, retrieval: Any, chunks: list[Any]) -> Answer:
+        text = messages.NO_EVIDENCE if chunks else messages.NO_SOURCES
+        answer = Answer(text=text, citations=[to_citation(c) for c in chunks], adapter=self.route.version_id,
+                        alias=self.route.alias, refused=True, refusal_rail="not_enough_evidence",
+                        standalone_query=retrieval.query)
+        return await self._recorded(answer, prompt=[], chunks=chunks, standalone=retrieval.query)
+
+    async def _cache_lookup(self, text: str) -> Answer | None:
+        if not self.p.settings.rag.cache_enabled or self.q.alternative_of is not None:
+            return None
+        start = time.perf_counter()
+        hit = await _guard("search", self.bot.service_timeout_s, self._lookup(text))
+        self.clock.lap("cache", start)
+        if hit is None:
+            return None
+        answer = Answer(text=hit.answer, citations=[Citation(**c) for c in hit.citations],
+                        adapter=self.route.version_id, alias=self.route.alias, cached=True)
+        return await self._recorded(answer, prompt=[], chunks=[], standalone=None)
+
+    async def _lookup(self, text: str) -> Any:
+        cache = await self.parts.answer_cache()
+        return await call(cache.lookup, text, groups=self.q.groups, adapter=self._adapter_key(), tenant=self.q.tenant)
+
+    def _adapter_key(self) -> str:
+        return self.route.version_id or "base"
+
+    # --- generation --------------------------------------------------------------------------------------
+    async def _generate(self, text: str, retrieval: Any, chunks: list[Any]) -> AsyncIterator[PipelineEvent]:
+        prompt = build_messages(text, chunks, self.history)
+        parts: list[str] = []
+        blocked = None
+        start = time.perf_counter()
+        async for piece, verdict in self._guarded_stream(prompt, text, chunks):
+            if verdict is not None and not verdict.allowed:
+                blocked = verdict
+                break
+            if piece:
+                self.clock.timings.setdefault("first_token", (time.perf_counter() - self.clock.start) * 1000)
+                parts.append(piece)
+                yield PipelineEvent(DELTA, text=piece)
+        self.clock.lap("generation", start)
+        body = "".join(parts).strip()
+        if blocked is not None:
+            self._record_refusal(blocked)
+            answer = Answer(text=blocked.message or messages.REFUSED_DEFAULT, refused=True,
+                            refusal_rail=blocked.rail, adapter=self.route.version_id, alias=self.route.alias)
+        else:
+            answer = Answer(text=body, citations=citations_for(body, chunks), adapter=self.route.version_id,
+                            alias=self.route.alias, standalone_query=retrieval.query)
+        answer = await self._recorded(answer, prompt=prompt, chunks=chunks, standalone=retrieval.query)
+        if not answer.refused:
+            await self._cache_store(text, answer, chunks)
+        yield self.final(answer)
+
+    async def _guarded_stream(self, prompt: list[dict[str, str]], text: str,
+                              chunks: list[Any]) -> AsyncIterator[tuple[str, Any]]:
+        """(text, verdict) pairs: the model's deltas through the streaming output rails."""
+        deltas = self._model_deltas(prompt)
+        rails = self.parts.guardrails
+        if rails is None or not self.p.settings.guardrails.self_check_output:
+            async for piece in deltas:
+                yield piece, None
+            return
+        events = rails.stream_output(deltas, question=text, chunks=chunks, model=self.route.model)
+        deadline = self.bot.generation_timeout_s
+        while True:
+            try:
+                event = await _guard("guardrails", deadline, anext(events))
+            except StopAsyncIteration:
+                break
+            except ServiceFailure as failure:
+                if isinstance(failure.__cause__, ServiceFailure):
+                    raise failure.__cause__ from None
+                raise
+            verdict = event.verdict
+            if verdict is not None:
+                self.rails["output"] = _verdict_dict(verdict)
+            yield event.text, (verdict if event.blocked else None)
+            if event.blocked:
+                return
+
+    async def _model_deltas(self, prompt: list[dict[str, str]]) -> AsyncIterator[str]:
+        """The model's text pieces; the first must come within the service timeout."""
+        engine = self.p.settings.engine
+        stream = self.parts.llm.stream_chat(
+            prompt, model=self.route.model, max_tokens=self.bot.answer_max_tokens or engine.default_max_tokens,
+            temperature=engine.temperature,
+        )
+        timeout = self.bot.service_timeout_s
+        try:
+            while True:
+                try:
+                    delta = await _guard("model", timeout, anext(stream))
+                except StopAsyncIteration:
+                    return
+                timeout = self.bot.generation_timeout_s
+                if delta.done:
+                    if delta.generation is not None and delta.generation.ttft_ms is not None:
+                        self.clock.timings["model_ttft"] = delta.generation.ttft_ms
+                    return
+                yield delta.text
+        finally:
+            await stream.aclose()
+
+    # --- recording ---------------------------------------------------------------------------------------
+    async def _recorded(self, answer: Answer, *, prompt: list[dict[str, str]], chunks: list[Any],
+                        standalone: str | None) -> Answer:
+        """Store the answer in the feedback store (votes attach to its id)."""
+        store = self.parts.feedback
+        if store is None:
+            return answer
+        from feedback import AnswerRecord
+
+        engine = self.p.settings.engine
+        record = AnswerRecord(
+            question=self.q.text, standalone_query=standalone, history=list(getattr(self, "history", [])),
+            chunk_ids=[c.chunk_id for c in chunks], chunk_hashes=[c.content_hash for c in chunks],
+            prompt=prompt, answer=answer.text, adapter_version=answer.adapter, alias=answer.alias,
+            sampling={"temperature": engine.temperature,
+                      "max_tokens": self.bot.answer_max_tokens or engine.default_max_tokens,
+                      "cached": answer.cached},
+            guardrails=self.rails, timings_ms=dict(self.clock.timings), source=self.q.source,
+            channel=self.q.channel, thread_ts=self.q.thread_ts, user=self.q.user, refused=answer.refused,
+            refusal_rail=answer.refusal_rail,
+        )
+        answer.answer_id = await call(store.record_answer, record,
+                                                   alternative_of=self.q.alternative_of)
+        return answer
+
+    async def _cache_store(self, text: str, answer: Answer, chunks: list[Any]) -> None:
+        if not self.p.settings.rag.cache_enabled:
+            return
+        cited = {c.chunk_id for c in answer.citations}
+        documents = sorted({c.document_id for c in chunks if c.chunk_id in cited})
+        try:
+            cache = await self.parts.answer_cache()
+            await call(
+                cache.store, text, groups=self.q.groups, adapter=self._adapter_key(), tenant=self.q.tenant,
+                answer=answer.text, citations=[c.as_dict() for c in answer.citations], document_ids=documents,
+            )
+        except Exception as exc:  # noqa: BLE001 - a cache write failing must not lose the answer
+            log.warning("pipeline.cache_store_failed", error=_short(exc))
+
+
+def _verdict_dict(verdict: Any) -> dict[str, Any]:
+    return {"allowed": verdict.allowed, "rail": verdict.rail, "flags": list(getattr(verdict, "flags", []) or []),
+            "timings_ms": dict(getattr(verdict, "timings_ms", {}) or {})}

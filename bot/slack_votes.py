@@ -1,0 +1,57 @@
+"""Votes from Slack: 👍/👎 reactions and buttons on the bot's own answers → the feedback store.
+
+One vote per user per answer (the store keeps the latest); removing a reaction retracts the vote only
+when that reaction is still the user's current vote (so 👍 → 👎 → remove 👍 keeps the 👎).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.components import call
+from engine.logs import get_logger
+
+log = get_logger(__name__)
+
+REACTION_VALUES = {"+1": 1, "thumbsup": 1, "-1": -1, "thumbsdown": -1}
+
+
+def reaction_value(reaction: str) -> int | None:
+    """+1 / -1 for a thumbs reaction (any skin tone), None for any other reaction."""
+    return REACTION_VALUES.get((reaction or "").split("::", 1)[0])
+
+
+class VoteRecorder:
+    """Finds the answer a Slack message shows and records votes on it."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    async def on_reaction(self, event: dict[str, Any], *, bot_user_id: str | None, added: bool) -> str | None:
+        """Record a reaction; returns the answer id voted on, or None when the reaction is not a vote."""
+        value = reaction_value(event.get("reaction", ""))
+        item = event.get("item") or {}
+        if value is None or item.get("type") != "message" or event.get("item_user") != bot_user_id:
+            return None
+        answer_id = await call(self.store.find_answer, channel=item.get("channel"), ts=item.get("ts"))
+        if answer_id is None:
+            return None
+        user = event["user"]
+        if not added:
+            current = (await call(self.store.votes, answer_id)).get(self.store.user_key(user))
+            if current != value:
+                return None
+            value = 0
+        await call(self.store.record_vote, answer_id, user, value, "reaction")
+        return answer_id
+
+    async def on_button(self, answer_id: str, user: str, value: int) -> bool:
+        """Record a button vote; False when the answer is unknown."""
+        from feedback import UnknownAnswer
+
+        try:
+            await call(self.store.record_vote, answer_id, user, value, "button")
+        except UnknownAnswer:
+            log.warning("vote.unknown_answer", answer_id=answer_id)
+            return False
+        return True
