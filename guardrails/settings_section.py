@@ -2,16 +2,71 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
 
 
 class GuardrailSettings(BaseModel):
-    """Which rails run and their thresholds."""
+    """Which rails run, their thresholds, and how text is masked.
+
+    Rails run cheapest first: size limit, unicode normalisation, patterns, secret masking and the
+    embedding-similarity detector are local and fast; the NeMo self-checks call the model.
+    """
 
     enabled: bool = True
-    max_input_chars: int = 4000
-    self_check_input: bool = True
-    self_check_output: bool = True
-    fact_check: bool = True
-    mask_pii_in_chunks: bool = True
+    config_dir: Path | None = Field(
+        default=None, description="NeMo Guardrails config dir; default: the packaged guardrails/config"
+    )
+    # --- input rails ---------------------------------------------------------------------------------
+    max_input_chars: int = Field(default=4000, ge=1, description="longer questions are refused")
+    jailbreak_patterns: bool = Field(default=True, description="regex patterns for jailbreak phrasings")
+    semantic_detector: bool = Field(default=True, description="embedding similarity to known attacks")
+    semantic_block_similarity: float = Field(
+        default=0.45, ge=0.0, le=1.0, description="block when the nearest known attack is at least this close"
+    )
+    semantic_margin: float = Field(
+        default=0.15, description="... and closer than the nearest benign example by at least this much"
+    )
+    semantic_suspicion: float = Field(
+        default=0.45, ge=0.0, le=1.0,
+        description="similarity to a known attack that corroborates a model self-check verdict",
+    )
+    self_check_input: bool = Field(default=True, description="NeMo self check input (LLM call)")
+    self_check_output: bool = Field(default=True, description="NeMo self check output (LLM call)")
+    self_check_alone_blocks: bool = Field(
+        default=False,
+        description="a self-check 'block' refuses on its own; off: it needs corroboration (semantic_suspicion)",
+    )
+    self_check_max_tokens: int = Field(default=2, ge=1, le=16)
     mask_secrets: bool = True
+    # --- retrieval rails -----------------------------------------------------------------------------
+    chunk_injection: Literal["drop", "neutralise", "off"] = Field(
+        default="drop", description="what to do with a retrieved chunk that gives the assistant orders"
+    )
+    mask_pii_in_chunks: bool = True
+    pii_kinds: list[str] = Field(
+        default_factory=lambda: ["email", "phone", "iban", "credit_card", "ssn"],
+        description="PII kinds masked in chunks and answers",
+    )
+    # --- output rails --------------------------------------------------------------------------------
+    fact_check: bool = True
+    fact_check_action: Literal["flag", "block"] = Field(
+        default="flag", description="unsupported answers: flag as 'unverified' or refuse"
+    )
+    fact_check_min_support: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="share of answer sentences that must be supported"
+    )
+    fact_check_sentence_similarity: float = Field(
+        default=0.55, ge=0.0, le=1.0, description="a sentence is supported when this close to a chunk sentence"
+    )
+    mask_output: bool = True
+    # --- streaming -----------------------------------------------------------------------------------
+    stream_chunk_size: int = Field(default=24, ge=1, description="deltas per checked streaming chunk")
+    stream_context_size: int = Field(default=6, ge=0, description="deltas carried over as context")
+    stream_first: bool = Field(
+        default=False, description="show a chunk before its check finishes (faster, may show then retract)"
+    )
+    # --- refusal log ---------------------------------------------------------------------------------
+    record_refusals: bool = True

@@ -1,0 +1,73 @@
+"""Fact check: is each sentence of an answer supported by the retrieved chunks?
+
+A sentence is supported when its embedding is close to some chunk sentence, or when most of its content
+words appear in the chunks (numbers must appear verbatim). Runs offline; no LLM call (a 135M model's
+yes/no on entailment is noise).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.rag.embedder import Embedder
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_WORD = re.compile(r"[a-z0-9]+")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_STOP = frozenset(
+    "a an the and or but if of to in on at for with by from as is are was were be been it this that these "
+    "those you your i we our they their he she his her them can may will would should could do does did "
+    "not no yes have has had there here what which who how when where why also so than then just about "
+    "into over under more most some any all each per".split()
+)
+MIN_SENTENCE_WORDS = 3
+
+
+@dataclass(frozen=True)
+class Support:
+    """How much of an answer the chunks support."""
+
+    ratio: float
+    unsupported: list[str]
+    checked: int
+
+
+def sentences(text: str) -> list[str]:
+    """Split ``text`` into sentences long enough to carry a claim."""
+    parts = [p.strip() for p in _SENTENCE.split(text) if p and p.strip()]
+    return [p for p in parts if len(_WORD.findall(p.lower())) >= MIN_SENTENCE_WORDS]
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2}
+
+
+def _lexically_supported(sentence: str, chunk_words: set[str], chunk_text: str) -> bool:
+    numbers = _NUMBER.findall(sentence)
+    if any(n not in chunk_text for n in numbers):
+        return False
+    words = _content_words(sentence)
+    return bool(words) and len(words & chunk_words) / len(words) >= 0.6
+
+
+def support(answer: str, chunk_texts: Sequence[str], embedder: Embedder, similarity: float) -> Support:
+    """The share of the answer's sentences supported by ``chunk_texts``."""
+    claims = sentences(answer)
+    if not claims:
+        return Support(1.0, [], 0)
+    if not chunk_texts:
+        return Support(0.0, claims, len(claims))
+    joined = "\n".join(chunk_texts)
+    chunk_words = _content_words(joined)
+    evidence = sentences(joined) or list(chunk_texts)
+    sims = embedder.embed(claims) @ embedder.embed(evidence).T
+    unsupported = [
+        claim for claim, row in zip(claims, np.atleast_2d(sims))
+        if (float(np.max(row)) < similarity and not _lexically_supported(claim, chunk_words, joined))
+        or any(n not in joined for n in _NUMBER.findall(claim))
+    ]
+    return Support(1 - len(unsupported) / len(claims), unsupported, len(claims))

@@ -1,0 +1,93 @@
+"""NeMo Guardrails, offline and rails-only: the config that points at vLLM, one LLMRails per model.
+
+The packaged ``config/nemo`` directory holds the NeMo config (rails-only, streaming output rails) and
+the self-check prompts. At load time Ratchet adds the main model (vLLM's OpenAI-compatible endpoint with
+the adapter in force as the model name), the local embeddings model, the flows the settings switch on,
+and the streaming chunk sizes. Telemetry is off; no host but vLLM is called.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.rag.embedder import default_model_path
+from engine.settings import Settings
+from guardrails.patterns import GuardrailConfigError
+
+os.environ.setdefault("NEMO_GUARDRAILS_NO_USAGE_STATS", "1")
+
+from nemoguardrails import LLMRails, RailsConfig  # noqa: E402
+
+INPUT_FLOW = "self check input"
+OUTPUT_FLOW = "self check output"
+
+
+def nemo_config_dict(settings: Settings, model: str) -> dict[str, Any]:
+    """The NeMo config (as a dict) for ``model``: packaged files plus models, flows and streaming."""
+    nemo_dir = _config_dir(settings) / "nemo"
+    data: dict[str, Any] = {}
+    for name in ("config.yml", "prompts.yml"):
+        path = nemo_dir / name
+        if not path.is_file():
+            raise GuardrailConfigError(f"{path} is missing: copy guardrails/config/nemo there")
+        data.update(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    g = settings.guardrails
+    data["models"] = [
+        {
+            "type": "main",
+            "engine": "openai",
+            "model": model,
+            "parameters": {
+                "base_url": f"{settings.engine.base_url}/v1",
+                "api_key": "EMPTY",
+                "timeout": settings.engine.request_timeout_s,
+                "max_retries": settings.engine.connect_retries,
+            },
+        },
+        {
+            "type": "embeddings",
+            "engine": "SentenceTransformers",
+            "model": str(settings.rag.embedding_model or default_model_path()),
+        },
+    ]
+    rails = data.setdefault("rails", {})
+    rails.setdefault("input", {})["flows"] = [INPUT_FLOW] if g.self_check_input else []
+    output = rails.setdefault("output", {})
+    output["flows"] = [OUTPUT_FLOW] if g.self_check_output else []
+    output["streaming"] = {
+        "enabled": True,
+        "chunk_size": g.stream_chunk_size,
+        "context_size": g.stream_context_size,
+        "stream_first": g.stream_first,
+    }
+    for prompt in data.get("prompts", []):
+        prompt["max_tokens"] = g.self_check_max_tokens
+    return data
+
+
+def _config_dir(settings: Settings) -> Path:
+    return Path(settings.guardrails.config_dir or Path(__file__).with_name("config"))
+
+
+def build_rails(settings: Settings, model: str) -> LLMRails:
+    """An LLMRails for ``model`` (a served vLLM model name: the base model or a loaded adapter)."""
+    config = RailsConfig.from_content(yaml_content=yaml.safe_dump(nemo_config_dict(settings, model)))
+    return LLMRails(config)
+
+
+class RailsPool:
+    """One LLMRails per model name, built on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._rails: dict[str, LLMRails] = {}
+
+    def get(self, model: str) -> LLMRails:
+        """The LLMRails whose main model is ``model``."""
+        if model not in self._rails:
+            self._rails[model] = build_rails(self.settings, model)
+        return self._rails[model]

@@ -1,0 +1,256 @@
+"""The :class:`Guardrails` facade: input, retrieval and output rails in the order cheap → expensive.
+
+Input: empty / size limit → secret masking → jailbreak patterns → embedding-similarity detector (all
+local, :meth:`precheck_input`), then the model's self-check through NeMo Guardrails (:meth:`check_input`,
+which the pipeline runs in parallel with retrieval). The self-check of a 135M model is noisy, so by
+default its "block" only counts when corroborated by the similarity detector (``semantic_suspicion``).
+
+Retrieval: chunks that give the assistant orders are dropped or neutralised; PII is masked.
+Output: secret/PII masking, NeMo self check output, and a fact check against the chunks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from engine.logs import get_logger
+from engine.metrics import REFUSALS
+from engine.settings import Settings
+from guardrails.grounding import support
+from guardrails.masking import mask_text
+from guardrails.nemo_app import RailsPool
+from guardrails.normalize import strip_invisible
+from guardrails.patterns import first_match, load_patterns, neutralise
+from guardrails.refusals import save_refusal
+from guardrails.semantic import SemanticDetector, SemanticScore
+from guardrails.timing import timed
+from guardrails.verdict import OutputEvent, RailVerdict
+
+log = get_logger(__name__)
+T = TypeVar("T")
+PRECHECK_CACHE_SIZE = 256
+
+
+class Guardrails:
+    """All rails around one answer; create one per process and reuse it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.config = settings.guardrails
+        self.config_dir = Path(self.config.config_dir or Path(__file__).with_name("config"))
+        self.patterns = load_patterns(self.config_dir)
+        self.pool = RailsPool(settings)
+        self._semantic: SemanticDetector | None = None
+        self._prechecks: OrderedDict[str, tuple[RailVerdict, SemanticScore | None]] = OrderedDict()
+
+    # --- shared pieces -------------------------------------------------------------------------------
+    @property
+    def semantic(self) -> SemanticDetector:
+        """The embedding-similarity detector (loaded on first use)."""
+        if self._semantic is None:
+            self._semantic = SemanticDetector(self.settings.rag, self.config_dir)
+        return self._semantic
+
+    def mask(self, text: str, *, pii: bool) -> tuple[str, list[str]]:
+        """Mask secrets (if configured) and PII kinds (if ``pii``); returns text and flags."""
+        flags: list[str] = []
+        if self.config.mask_secrets:
+            text, found = mask_text(text, self.patterns.secrets, None, "SECRET")
+            flags += ["secrets_masked"] if found else []
+        if pii:
+            text, found = mask_text(text, self.patterns.pii, self.config.pii_kinds, "PII")
+            flags += ["pii_masked"] if found else []
+        return text, flags
+
+    def warm_up(self, model: str | None = None) -> None:
+        """Load the embeddings model, reference vectors and (for ``model``) the NeMo rails now."""
+        if self.config.semantic_detector or self.config.fact_check:
+            self.semantic.score("warm up")
+        if model:
+            self.pool.get(model)
+
+    # --- input ---------------------------------------------------------------------------------------
+    def precheck_input(self, question: str) -> RailVerdict:
+        """Cheap, local input rails: size limit, secret masking, jailbreak patterns, similarity detector."""
+        return self._precheck(question)[0]
+
+    def _precheck(self, question: str) -> tuple[RailVerdict, SemanticScore | None]:
+        cached = self._prechecks.get(question)
+        if cached is not None:
+            self._prechecks.move_to_end(question)
+            return dataclasses.replace(cached[0], flags=list(cached[0].flags)), cached[1]
+        result = self._run_precheck(question)
+        self._prechecks[question] = result
+        if len(self._prechecks) > PRECHECK_CACHE_SIZE:
+            self._prechecks.popitem(last=False)
+        return result
+
+    def _run_precheck(self, question: str) -> tuple[RailVerdict, SemanticScore | None]:
+        timings: dict[str, float] = {}
+        g = self.config
+        text = strip_invisible(question or "").strip()
+        if not g.enabled:
+            return RailVerdict(True, text, timings_ms=timings), None
+        with timed(timings, "input.size"):
+            too_long = len(text) > g.max_input_chars
+        if not text:
+            return RailVerdict.refuse("input.empty", text, timings), None
+        raw = text
+        with timed(timings, "input.masking"):
+            text, flags = self.mask(text, pii=False)
+        if too_long:
+            return RailVerdict.refuse("input.too_long", text[: g.max_input_chars], timings, flags,
+                                      length=len(text), limit=g.max_input_chars), None
+        if g.jailbreak_patterns:
+            with timed(timings, "input.jailbreak_patterns"):  # on the unmasked text: masks hide payloads
+                hit = first_match(self.patterns.jailbreak, raw)
+            if hit:
+                log.info("rail fired", rail="input.jailbreak_patterns", pattern=hit[:80])
+                return RailVerdict.refuse("input.jailbreak_patterns", text, timings, flags), None
+        score = None
+        if g.semantic_detector:
+            detector = self.semantic  # loading the model is not part of the rail's time
+            with timed(timings, "input.semantic_detector"):
+                score = detector.score(text)
+            if score.attack >= g.semantic_block_similarity and score.margin >= g.semantic_margin:
+                log.info("rail fired", rail="input.semantic_detector", similarity=round(score.attack, 3),
+                         nearest=score.nearest_attack)
+                return RailVerdict.refuse("input.semantic_detector", text, timings, flags), score
+        rail = "input.masking" if "secrets_masked" in flags else None
+        return RailVerdict(True, text, rail=rail, flags=flags, timings_ms=timings), score
+
+    async def check_input(self, question: str, *, model: str) -> RailVerdict:
+        """All input rails: the cheap ones (cached from :meth:`precheck_input`), then NeMo self check input."""
+        verdict, score = self._precheck(question)
+        if not verdict.allowed or not self.config.enabled or not self.config.self_check_input:
+            return verdict
+        from nemoguardrails.rails.llm.options import RailStatus, RailType
+
+        try:
+            with timed(verdict.timings_ms, "input.self_check"):
+                result = await self.pool.get(model).check_async(
+                    [{"role": "user", "content": verdict.text}], rail_types=[RailType.INPUT]
+                )
+        except Exception as exc:  # noqa: BLE001 - an unavailable self-check must not lose the question
+            log.warning("input self-check unavailable; cheap rails only", error=repr(exc)[:300])
+            verdict.flags.append("self_check_unavailable")
+            return verdict
+        if result.status == RailStatus.BLOCKED:
+            if self._corroborated(score):
+                return RailVerdict.refuse("input.self_check", verdict.text, verdict.timings_ms, verdict.flags)
+            verdict.flags.append("self_check_overruled")
+        return verdict
+
+    def _corroborated(self, score: SemanticScore | None) -> bool:
+        if self.config.self_check_alone_blocks:
+            return True
+        return score is not None and score.attack >= self.config.semantic_suspicion
+
+    # --- retrieval -----------------------------------------------------------------------------------
+    def check_chunks(self, chunks: list[T]) -> tuple[list[T], list[str]]:
+        """Drop or neutralise chunks with instructions for the assistant; mask PII and secrets.
+
+        Chunks are dataclasses with ``chunk_id`` and ``text``; changed ones are copies
+        (``dataclasses.replace``). Returns the kept chunks and the ids of dropped ones.
+        """
+        g = self.config
+        if not g.enabled:
+            return list(chunks), []
+        kept: list[T] = []
+        dropped: list[str] = []
+        timings: dict[str, float] = {}
+        for chunk in chunks:
+            text = chunk.text  # type: ignore[attr-defined]
+            with timed(timings, "retrieval.injection"):
+                hit = first_match(self.patterns.injection, text) if g.chunk_injection != "off" else None
+            if hit and g.chunk_injection == "drop":
+                log.info("rail fired", rail="retrieval.injection", chunk=chunk.chunk_id, pattern=hit[:80])  # type: ignore[attr-defined]
+                dropped.append(chunk.chunk_id)  # type: ignore[attr-defined]
+                continue
+            if hit:
+                text = neutralise(self.patterns.injection, text)
+            with timed(timings, "retrieval.masking"):
+                text, _ = self.mask(text, pii=g.mask_pii_in_chunks)
+            kept.append(chunk if text == chunk.text else dataclasses.replace(chunk, text=text))  # type: ignore[attr-defined,type-var]
+        return kept, dropped
+
+    # --- output --------------------------------------------------------------------------------------
+    async def check_output(self, answer: str, *, question: str, chunks: Sequence, model: str) -> RailVerdict:
+        """Mask secrets/PII, NeMo self check output, and fact check against ``chunks`` (whole answer)."""
+        timings: dict[str, float] = {}
+        if not self.config.enabled:
+            return RailVerdict(True, answer, timings_ms=timings)
+        with timed(timings, "output.masking"):
+            text, flags = self.mask(answer, pii=self.config.mask_output)
+        if self.config.self_check_output:
+            blocked = await self._self_check_output(text, question, model, timings, flags)
+            if blocked:
+                return RailVerdict.refuse("output.self_check", text, timings, flags)
+        verdict = self.fact_check(text, chunks, timings, flags)
+        if verdict is not None:
+            return verdict
+        rail = "output.masking" if text != answer else ("output.fact_check" if "unverified" in flags else None)
+        return RailVerdict(True, text, rail=rail, flags=flags, timings_ms=timings)
+
+    async def _self_check_output(self, text: str, question: str, model: str, timings: dict[str, float],
+                                 flags: list[str]) -> bool:
+        from nemoguardrails.rails.llm.options import RailStatus, RailType
+
+        try:
+            with timed(timings, "output.self_check"):
+                result = await self.pool.get(model).check_async(
+                    [{"role": "user", "content": question}, {"role": "assistant", "content": text}],
+                    rail_types=[RailType.OUTPUT],
+                )
+        except Exception as exc:  # noqa: BLE001 - masking and fact check still apply
+            log.warning("output self-check unavailable", error=repr(exc)[:300])
+            flags.append("self_check_unavailable")
+            return False
+        return result.status == RailStatus.BLOCKED and self.output_block_corroborated(text, flags)
+
+    def output_block_corroborated(self, text: str, flags: list[str]) -> bool:
+        """Whether a self-check 'block' of an answer stands (alone, or with a secret/injection sign)."""
+        if self.config.self_check_alone_blocks or "secrets_masked" in flags:
+            return True
+        if first_match(self.patterns.injection, text) or first_match(self.patterns.jailbreak, text):
+            return True
+        flags.append("self_check_overruled")
+        return False
+
+    def fact_check(self, text: str, chunks: Sequence, timings: dict[str, float],
+                   flags: list[str]) -> RailVerdict | None:
+        """Flag (adds 'unverified') or refuse an answer the chunks do not support; None = not refused."""
+        if not self.config.fact_check:
+            return None
+        with timed(timings, "output.fact_check"):
+            result = support(text, [c.text for c in chunks], self.semantic.embedder,
+                             self.config.fact_check_sentence_similarity)
+        if result.ratio >= self.config.fact_check_min_support:
+            return None
+        flags.append("unverified")
+        if self.config.fact_check_action == "block":
+            return RailVerdict.refuse("output.fact_check", text, timings, flags)
+        return None
+
+    def stream_output(self, deltas: AsyncIterator[str], *, question: str, chunks: Sequence,
+                      model: str) -> AsyncIterator[OutputEvent]:
+        """Checked chunks of a streamed answer; see :func:`guardrails.streaming.guarded_stream`."""
+        from guardrails.streaming import guarded_stream
+
+        return guarded_stream(self, deltas, question=question, chunks=chunks, model=model)
+
+    # --- refusals ------------------------------------------------------------------------------------
+    def record_refusal(self, verdict: RailVerdict, *, question: str, user: str | None,
+                       channel: str | None) -> None:
+        """Store a refusal (rail, masked question, time) for the admin page and count it."""
+        rail = verdict.rail or "unknown"
+        REFUSALS.labels(rail=rail).inc()
+        masked, _ = self.mask(strip_invisible(question or ""), pii=True)
+        log.info("refusal", rail=rail, user=user, channel=channel, chars=len(question or ""))
+        if self.config.record_refusals:
+            save_refusal(self.settings.db_url, rail=rail, masked_input=masked,
+                         message=verdict.message or "", user=user, channel=channel)
