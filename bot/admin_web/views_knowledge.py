@@ -18,9 +18,14 @@ async def knowledge_page(request: Request) -> HTMLResponse:
 
 
 @router.post("/knowledge/reingest")
-async def knowledge_reingest(request: Request, collection: str = Form("")) -> RedirectResponse:
+async def knowledge_reingest(request: Request, collection: str = Form(""),
+                             tenant: str = Form("")) -> RedirectResponse:
+    registry = request.app.state.registry
+    target = f"{collection}/{tenant}"
     try:
-        notice = await reingest(request.app.state.settings, collection.strip(), ACTOR)
+        notice = await reingest(request.app.state.settings, collection.strip(), tenant.strip())
     except ValueError as exc:
+        registry.audit(ACTOR, "knowledge.reingest", target, allowed=False, reason=str(exc))
         return redirect("/knowledge", error=f"re-ingest failed: {exc}")
+    registry.audit(ACTOR, "knowledge.reingest", target, result=notice)
     return redirect("/knowledge", notice=notice)

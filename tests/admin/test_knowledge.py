@@ -1,0 +1,88 @@
+"""The knowledge base page against the real Weaviate: counts, last ingest, stale documents, re-ingest."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from weaviate.classes.query import Filter
+
+from engine.rag import WeaviateStore, ingest_paths
+from tests.admin.conftest import ADMIN_TOKEN, serve
+
+
+@pytest.fixture
+def kb_settings(make_settings, weaviate_endpoint: dict):
+    return make_settings(admin={"admin_token": ADMIN_TOKEN}, rag={
+        "weaviate_url": weaviate_endpoint["url"], "weaviate_grpc_port": weaviate_endpoint["grpc_port"]})
+
+
+@pytest.fixture
+def kb_collection(kb_settings, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A fresh collection with two public documents and one for group `hr`; dropped afterwards."""
+    name = "AdminKb" + uuid.uuid4().hex[:8]
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "expenses.md").write_text("# Expenses\n\nFile expenses in the portal within 30 days.\n")
+    (docs / "travel.md").write_text("# Travel\n\nBook trains through the travel desk.\n")
+    (tmp_path / "salaries.md").write_text("# Salaries\n\nSalary bands are reviewed every April.\n")
+    ingest_paths(kb_settings, [docs], collection=name, show_progress=False)
+    ingest_paths(kb_settings, [tmp_path / "salaries.md"], collection=name, acl=["hr"], show_progress=False)
+    yield name, tmp_path
+    store = WeaviateStore(kb_settings.rag)
+    try:
+        store.drop(name)
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def kb_url(kb_settings) -> Iterator[str]:
+    yield from serve(kb_settings)
+
+
+def row_of(html: str, name: str) -> str:
+    match = re.search(rf'<tr class="collection-row" data-collection="{name}".*?</tr>', html, re.S)
+    assert match, f"collection {name} is not listed"
+    return match.group(0)
+
+
+def test_stale_documents_are_flagged_and_reingest_keeps_groups(kb_settings, kb_collection, kb_url) -> None:
+    name, root = kb_collection
+    client = httpx.Client(base_url=kb_url, timeout=120)
+    client.post("/login", data={"token": ADMIN_TOKEN})
+    row = row_of(client.get("/knowledge").text, name)
+    assert '<td class="documents">3</td>' in row
+    assert time.strftime("%Y-%m-%d", time.gmtime()) in row, "last ingest is today"
+    assert '<td class="stale">none</td>' in row
+
+    (root / "docs" / "travel.md").write_text("# Travel\n\nBook trains and flights through the travel desk.\n")
+    future = time.time() + 120
+    (root / "salaries.md").write_text("# Salaries\n\nSalary bands are reviewed every May.\n")
+    os.utime(root / "docs" / "expenses.md", (future, future))  # touched, same bytes: not stale
+    stale = row_of(client.get("/knowledge").text, name).split('class="stale"')[1]
+    assert "travel.md" in stale and "salaries.md" in stale and "expenses.md" not in stale
+
+    resp = client.post("/knowledge/reingest", data={"collection": name, "tenant": "default"},
+                       follow_redirects=True)
+    assert "re-ingested" in resp.text and "2 updated" in resp.text and "1 unchanged" in resp.text
+    row = row_of(resp.text, name)
+    assert '<td class="stale">none</td>' in row and '<td class="documents">3</td>' in row
+
+    store = WeaviateStore(kb_settings.rag)
+    try:
+        hits = store.chunks(name, "default").query.fetch_objects(
+            filters=Filter.by_property("title").equal("Salaries"), limit=5).objects
+        assert hits and all(h.properties["groups"] == ["hr"] for h in hits), "re-ingest kept the hr group"
+    finally:
+        store.close()
+    bad = client.post("/knowledge/reingest", data={"collection": "NoSuchKb", "tenant": "default"},
+                      follow_redirects=True)
+    assert "re-ingest failed" in bad.text
+    client.close()
