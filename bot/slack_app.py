@@ -171,10 +171,10 @@ class RatchetSlackApp:
 
     # --- votes -------------------------------------------------------------------------------------------
     async def _on_reaction_added(self, event: dict[str, Any], context: dict[str, Any]) -> None:
-        await self._reaction(event, context, added=True)
+        self.spawn(self._reaction(event, context, added=True), "vote")
 
     async def _on_reaction_removed(self, event: dict[str, Any], context: dict[str, Any]) -> None:
-        await self._reaction(event, context, added=False)
+        self.spawn(self._reaction(event, context, added=False), "vote")
 
     async def _reaction(self, event: dict[str, Any], context: dict[str, Any], *, added: bool) -> None:
         answer_id = await self.votes.on_reaction(event, bot_user_id=context.get("bot_user_id"), added=added)
