@@ -42,7 +42,7 @@ def down(settings: Settings) -> list[str]:
 
 
 def status(settings: Settings) -> list[ComponentStatus]:
-    """Health of vLLM, Weaviate and the database."""
+    """Health of vLLM, Weaviate, the database and the admin page."""
     out: list[ComponentStatus] = []
     managed = {svc.name: svc for svc in local_services(settings)}
     vllm_health = f"{settings.engine.base_url}/health"
@@ -52,7 +52,20 @@ def status(settings: Settings) -> list[ComponentStatus]:
     )
     out.append(_component("weaviate", f"{weaviate_url.rstrip('/')}/v1/.well-known/ready", managed.get("weaviate")))
     out.append(_database(settings))
+    out.append(_admin_web(settings))
     return out
+
+
+def _admin_web(settings: Settings) -> ComponentStatus:
+    """The admin page (`ratchet admin`): disabled without an admin token, else it must answer /healthz."""
+    admin = settings.admin
+    if not admin.admin_token:
+        return ComponentStatus("admin web", True, "disabled (no admin token configured)")
+    host = "127.0.0.1" if admin.web_host in ("0.0.0.0", "::") else admin.web_host
+    url = f"http://{host}:{admin.web_port}/healthz"
+    if http_ok(url):
+        return ComponentStatus("admin web", True, url)
+    return ComponentStatus("admin web", False, f"{url} (not running: start it with `ratchet admin`)")
 
 
 def _component(name: str, url: str, svc: ManagedProcess | None) -> ComponentStatus:
