@@ -16,26 +16,20 @@ def default_sources() -> list[str]:
     return [str(configured or Path(__file__).resolve().parents[1] / "docs" / "knowledge")]
 
 
-def _rag_errors(func):
-    """Show Weaviate/embedding/bad-argument errors as one line (on top of ``friendly_errors``)."""
-    import functools
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors of the RAG stack that are the user's to fix (shown as one line, exit 1)."""
+    from engine.rag.embedder import EmbedderError
+    from engine.rag.weaviate_client import WeaviateError
 
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        from engine.rag.embedder import EmbedderError
-        from engine.rag.weaviate_client import WeaviateError
+    return WeaviateError, EmbedderError, ValueError
 
-        try:
-            return func(*args, **kwargs)
-        except (WeaviateError, EmbedderError, ValueError) as exc:
-            console.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(1) from None
 
-    return wrapper
+def _fail(exc: Exception) -> None:
+    console.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(1) from None
 
 
 @friendly_errors
-@_rag_errors
 def ingest(
     paths: list[str] = typer.Argument(None, help="files, folders or http(s) URLs; default: the sample knowledge base"),
     collection: str = typer.Option(None, "--collection", help="Weaviate collection (default: rag.collection)"),
@@ -47,8 +41,11 @@ def ingest(
     """Add or update documents (Markdown, HTML, text, PDF); unchanged files are skipped."""
     from engine.rag.ingest import ingest_paths
 
-    summary = ingest_paths(settings(), paths or default_sources(), collection=collection, acl=acl or None,
-                           tenant=tenant, prune=prune, show_progress=not as_json)
+    try:
+        summary = ingest_paths(settings(), paths or default_sources(), collection=collection, acl=acl or None,
+                               tenant=tenant, prune=prune, show_progress=not as_json)
+    except _user_errors() as exc:
+        _fail(exc)
     if as_json:
         print_json(summary.as_dict())
     else:
@@ -63,7 +60,7 @@ def ingest(
         raise typer.Exit(1)
 
 
-@_rag_errors
+@friendly_errors
 def bench_rag(
     chunks: int = typer.Option(100_000, "--chunks", help="synthetic corpus size (one fact per chunk)"),
     queries: int = typer.Option(200, "--queries", help="generated questions for latency and recall@5"),
@@ -74,8 +71,11 @@ def bench_rag(
     """Ingest vs embed-only throughput, hybrid+rerank latency p50/p95, recall@5 (JSON lines)."""
     from engine.rag.bench import bench_rag as _bench
 
-    _bench(settings(), chunks=chunks, queries=queries, per_doc=per_doc, embed_sample=embed_sample, keep=keep,
-           emit=print_json)
+    try:
+        _bench(settings(), chunks=chunks, queries=queries, per_doc=per_doc, embed_sample=embed_sample, keep=keep,
+               emit=print_json)
+    except _user_errors() as exc:
+        _fail(exc)
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
