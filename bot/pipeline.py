@@ -24,6 +24,7 @@ from bot.answers import DELTA, FINAL, STATUS, Answer, PipelineEvent, Question, S
 from bot.components import Components, call
 from bot.prompting import Citation, build_messages, citations_for, to_citation, trim_history
 from engine.logs import get_logger
+from engine.metrics import observe_answer
 from engine.registry import Route
 from engine.settings import Settings
 
@@ -114,6 +115,8 @@ class _Run:
 
     def final(self, answer: Answer) -> PipelineEvent:
         answer.timings_ms = self.clock.total()
+        observe_answer(self.q.source, answer.adapter, answer.timings_ms, refused=answer.refused,
+                       error=answer.error, cached=answer.cached)
         log.info("pipeline.answered", refused=answer.refused, error=answer.error, cached=answer.cached,
                  adapter=answer.adapter, total_ms=round(answer.timings_ms["total"], 1))
         return PipelineEvent(FINAL, answer=answer)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from prometheus_client import Counter, Gauge, Histogram
 
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -22,3 +24,23 @@ TRAINING_SECONDS = Histogram(
 QUEUE_DEPTH = Gauge("ratchet_queue_depth", "Questions waiting or in progress")
 RAG_CACHE_LOOKUPS = Counter("ratchet_rag_cache_lookups_total", "Semantic answer cache lookups", ["outcome"])
 RAG_EVIDENCE = Counter("ratchet_rag_retrievals_total", "Retrievals by evidence outcome", ["enough_evidence"])
+
+
+def observe_answer(source: str, adapter: str | None, timings_ms: dict[str, float], *, refused: bool = False,
+                   error: str | None = None, cached: bool = False) -> None:
+    """Record one finished answer: the counter (by outcome), each pipeline stage, and the model's TTFT."""
+    outcome = "refused" if refused else "error" if error else "cached" if cached else "answered"
+    ANSWERS.labels(source=source, adapter=adapter or "base", outcome=outcome).inc()
+    for stage, ms in timings_ms.items():
+        if stage != "model_ttft":
+            STAGE_SECONDS.labels(stage=f"pipeline.{stage}").observe(ms / 1000)
+    if "model_ttft" in timings_ms:
+        TTFT_SECONDS.labels(adapter=adapter or "base").observe(timings_ms["model_ttft"] / 1000)
+
+
+def observe_training_run(outcome: str, started_at: datetime | None, finished_at: datetime | None) -> None:
+    """Record one finished training run (succeeded / failed / skipped) and its duration."""
+    TRAINING_RUNS.labels(outcome=outcome).inc()
+    if started_at is not None and finished_at is not None:
+        strip = {"tzinfo": None}  # SQLite hands back naive datetimes; both are UTC
+        TRAINING_SECONDS.observe((finished_at.replace(**strip) - started_at.replace(**strip)).total_seconds())

@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 
 from engine.llm_client import LLMClient
 from engine.logs import get_logger
+from engine.metrics import observe_training_run
 from engine.registry import AdapterRegistry
 from engine.registry_models import utcnow
 from feedback.datasets import PreferenceData, build_preference_data
@@ -66,6 +67,8 @@ def new_labelled_examples(store: FeedbackStore) -> int:
 def _finish(store: FeedbackStore, run_id: int, **values: Any) -> None:
     with store.sessions.begin() as s:
         s.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(finished_at=utcnow(), **values))
+        run = s.get(TrainingRun, run_id)
+    observe_training_run(values.get("status", "unknown"), run.started_at, run.finished_at)
 
 
 def _recover_after_crash(settings: Settings, store: FeedbackStore) -> None:

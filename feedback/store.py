@@ -20,6 +20,7 @@ from sqlalchemy.orm import sessionmaker
 
 from engine.db import session_factory
 from engine.logs import get_logger
+from engine.metrics import VOTES
 from engine.registry_models import utcnow
 from feedback.models import Answer, Vote, VoteEvent
 
@@ -166,6 +167,7 @@ class FeedbackStore:
                 s.add(Vote(answer_id=answer_id, user=key, value=value, source=source, updated_at=now))
             else:
                 current.value, current.source, current.updated_at = value, source, now
+        VOTES.labels(value=str(value), source=source).inc()
         log.info("feedback.vote", answer_id=answer_id, value=value, source=source)
 
     def record_correction(self, answer_id: str, text: str, *, actor: str, source: str = "admin") -> str:
