@@ -55,7 +55,11 @@ def _lexically_supported(sentence: str, chunk_words: set[str], chunk_text: str) 
 
 
 def support(answer: str, chunk_texts: Sequence[str], embedder: Embedder, similarity: float) -> Support:
-    """The share of the answer's sentences supported by ``chunk_texts``."""
+    """The share of the answer's sentences supported by ``chunk_texts``.
+
+    Lexical support is checked first; only the remaining sentences are embedded (chunk sentence vectors
+    are cached per process), so a well-grounded answer costs no embedding at all.
+    """
     claims = sentences(answer)
     if not claims:
         return Support(1.0, [], 0)
@@ -63,11 +67,27 @@ def support(answer: str, chunk_texts: Sequence[str], embedder: Embedder, similar
         return Support(0.0, claims, len(claims))
     joined = "\n".join(chunk_texts)
     chunk_words = _content_words(joined)
-    evidence = sentences(joined) or list(chunk_texts)
-    sims = embedder.embed(claims) @ embedder.embed(evidence).T
-    unsupported = [
-        claim for claim, row in zip(claims, np.atleast_2d(sims))
-        if (float(np.max(row)) < similarity and not _lexically_supported(claim, chunk_words, joined))
-        or any(n not in joined for n in _NUMBER.findall(claim))
-    ]
+    unsupported = [c for c in claims if any(n not in joined for n in _NUMBER.findall(c))]
+    open_claims = [c for c in claims if c not in unsupported and not _lexically_supported(c, chunk_words, joined)]
+    if open_claims:
+        evidence = _evidence_vectors(tuple(chunk_texts), embedder)
+        sims = np.atleast_2d(embedder.embed(open_claims) @ evidence.T)
+        unsupported += [c for c, row in zip(open_claims, sims) if float(np.max(row)) < similarity]
     return Support(1 - len(unsupported) / len(claims), unsupported, len(claims))
+
+
+_EVIDENCE_CACHE_SIZE = 512
+_evidence_cache: dict[tuple[str, str], np.ndarray] = {}
+
+
+def _evidence_vectors(chunk_texts: tuple[str, ...], embedder: Embedder) -> np.ndarray:
+    """Sentence vectors of every chunk, stacked (per-chunk vectors cached)."""
+    parts = []
+    for text in chunk_texts:
+        key = (embedder.path, text)
+        if key not in _evidence_cache:
+            if len(_evidence_cache) >= _EVIDENCE_CACHE_SIZE:
+                _evidence_cache.pop(next(iter(_evidence_cache)))
+            _evidence_cache[key] = embedder.embed(sentences(text) or [text])
+        parts.append(_evidence_cache[key])
+    return np.vstack(parts)
