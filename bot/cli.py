@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bot import cli_admin, cli_bot, cli_engine, cli_feedback, cli_rag
+from bot import cli_admin, cli_bot, cli_engine, cli_feedback, cli_guardrails, cli_rag
 
 app = typer.Typer(help="Ratchet: a Slack assistant that gets better from your votes.", no_args_is_help=True)
 app.command()(cli_engine.up)
@@ -18,6 +18,7 @@ app.add_typer(bench_app, name="bench")
 cli_feedback.register(app, bench_app)
 cli_rag.register(app, bench_app)
 cli_bot.register(app, bench_app)
+cli_guardrails.register(app, bench_app)
 
 
 @bench_app.command("engine")

@@ -1,0 +1,132 @@
+"""`ratchet bench guardrails`: block / false-positive rates on the corpus, per-rail overhead, and the
+end-to-end time of a guarded answer over an unguarded one (same questions, same prompt, real vLLM).
+
+Guarded = input rails (cheap + NeMo self-check, in parallel with the chunk rails, as the pipeline runs
+them next to retrieval) + generation streamed through the streaming output rails + fact check.
+Unguarded = the same generation streamed straight from vLLM. Retrieval itself is left out of both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+from engine.llm_client import LLMClient
+from engine.settings import Settings
+from guardrails.corpus import DEFAULT_CORPUS_DIR, Case, Chunk, evaluate, load_corpus
+from guardrails.rails import Guardrails
+
+SYSTEM_PROMPT = "You answer employees' questions using only the context below.\n\nContext:\n{context}"
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "mean": round(statistics.fmean(ordered), 2),
+        "p50": round(ordered[len(ordered) // 2], 2),
+        "p95": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], 2),
+        "n": len(ordered),
+    }
+
+
+async def _answer(client: LLMClient, messages: list[dict[str, str]], model: str, max_tokens: int):
+    async for delta in client.stream_chat(messages, model=model, max_tokens=max_tokens):
+        if delta.text:
+            yield delta.text
+
+
+async def _unguarded(client: LLMClient, messages: list[dict[str, str]], model: str, max_tokens: int) -> str:
+    return "".join([piece async for piece in _answer(client, messages, model, max_tokens)])
+
+
+async def _guarded(guard: Guardrails, client: LLMClient, question: str, chunks: list[Chunk], model: str,
+                   max_tokens: int, timings: dict[str, list[float]]) -> str:
+    verdict, (kept, _) = await asyncio.gather(
+        guard.check_input(question, model=model), asyncio.to_thread(guard.check_chunks, chunks)
+    )
+    if not verdict.allowed:
+        return verdict.message or ""
+    messages = _messages(verdict.text, kept)
+    text = ""
+    async for event in guard.stream_output(_answer(client, messages, model, max_tokens), question=verdict.text,
+                                           chunks=kept, model=model):
+        text += event.text
+        if event.verdict is not None:
+            for rail, ms in {**verdict.timings_ms, **event.verdict.timings_ms}.items():
+                timings.setdefault(rail, []).append(ms)
+    return text
+
+
+def _messages(question: str, chunks: list[Chunk]) -> list[dict[str, str]]:
+    context = "\n\n".join(c.text for c in chunks)
+    return [{"role": "system", "content": SYSTEM_PROMPT.format(context=context)},
+            {"role": "user", "content": question}]
+
+
+async def _timed(make: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    await make()
+    return (time.perf_counter() - start) * 1000
+
+
+async def bench_guardrails(settings: Settings, *, model: str, questions: int, max_tokens: int,
+                           self_check_sample: int, corpus_dir: Path = DEFAULT_CORPUS_DIR,
+                           emit: Callable[[dict[str, Any]], None]) -> None:
+    """Run the benchmark and ``emit`` one JSON-able dict per result line."""
+    guard = Guardrails(settings)
+    guard.warm_up(model)
+    cases = load_corpus(corpus_dir)
+    result = await evaluate(guard, cases, model=model, self_check_sample=self_check_sample)
+    attacks = sum(result.total[k] for k in result.total if not k.startswith("benign"))
+    emit({"metric": "block_rate", "value": round(result.block_rate, 4), "attacks": attacks,
+          "blocked_by_kind": dict(result.blocked), "by_rail": dict(result.by_rail),
+          "self_checked": result.self_checked, "crashes": len(result.crashes)})
+    emit({"metric": "false_positive_rate", "value": round(result.false_positive_rate, 4),
+          "benign": sum(result.total[k] for k in result.total if k.startswith("benign")),
+          "false_positives": result.false_positives})
+    timings = {rail: list(ms) for rail, ms in result.timings_ms.items()}
+    benign = [c for c in cases if c.kind == "benign"][:questions]
+    documents = [Chunk(f"d{i}", c.text) for i, c in enumerate(c for c in cases if c.kind == "benign_document")]
+    guarded_ms, unguarded_ms = await _end_to_end(guard, settings, benign, documents, model, max_tokens, timings)
+    for rail, values in sorted(timings.items()):
+        emit({"metric": "rails_overhead_ms", "rail": rail, **_summary(values)})
+    emit({"metric": "guarded_over_unguarded", "value": round(sum(guarded_ms) / sum(unguarded_ms), 3),
+          "questions": len(benign), "max_tokens": max_tokens, "model": model,
+          "guarded_ms": _summary(guarded_ms), "unguarded_ms": _summary(unguarded_ms),
+          "self_check_input": settings.guardrails.self_check_input,
+          "self_check_output": settings.guardrails.self_check_output})
+
+
+async def _end_to_end(guard: Guardrails, settings: Settings, questions: list[Case], documents: list[Chunk],
+                      model: str, max_tokens: int,
+                      timings: dict[str, list[float]]) -> tuple[list[float], list[float]]:
+    """Alternate guarded / unguarded runs per question (order flipped each time to share cache effects)."""
+    guarded_ms: list[float] = []
+    unguarded_ms: list[float] = []
+    async with LLMClient.from_settings(settings.engine) as client:
+        with Progress(transient=True) as progress:
+            task = progress.add_task("guarded vs unguarded", total=len(questions))
+            for index, case in enumerate(questions):
+                chunks = _top_chunks(guard, case.text, documents)
+                runs = [
+                    ("g", lambda: _guarded(guard, client, case.text, chunks, model, max_tokens, timings)),
+                    ("u", lambda: _unguarded(client, _messages(case.text, chunks), model, max_tokens)),
+                ]
+                for kind, make in runs if index % 2 == 0 else reversed(runs):
+                    (guarded_ms if kind == "g" else unguarded_ms).append(await _timed(make))
+                progress.advance(task)
+    return guarded_ms, unguarded_ms
+
+
+def _top_chunks(guard: Guardrails, question: str, documents: list[Chunk], k: int = 3) -> list[Chunk]:
+    """The ``k`` documents closest to ``question`` (a stand-in for retrieval, computed outside timing)."""
+    embedder = guard.semantic.embedder
+    scores = embedder.embed([c.text for c in documents]) @ embedder.embed([question])[0]
+    order = sorted(range(len(documents)), key=lambda i: -float(scores[i]))
+    return [documents[i] for i in order[:k]]
