@@ -7,10 +7,12 @@ deploy/local/install_test_tools.sh.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 import yaml
@@ -79,18 +81,32 @@ def test_schema_validation_catches_a_broken_manifest(tmp_path) -> None:
     assert result.returncode != 0
 
 
-def test_vllm_is_a_replicated_gpu_deployment_with_tensor_parallel_setting(rendered) -> None:
+def config_map(docs: list[dict], prefix: str) -> dict[str, str]:
+    """The data of the generated ConfigMap whose name starts with ``prefix`` (kustomize adds a hash)."""
+    return next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith(prefix))["data"]
+
+
+def test_vllm_replicas_are_gpu_pods_with_tensor_parallel_setting(rendered) -> None:
     docs, _ = rendered
-    vllm = find(docs, "Deployment", "vllm")
-    assert vllm["spec"]["replicas"] >= 2
+    vllm = find(docs, "StatefulSet", "vllm")
+    assert vllm["spec"]["replicas"] >= 2 and vllm["spec"]["serviceName"] == "vllm-replicas"
     server = pod_spec(vllm)["containers"][0]
     assert "--tensor-parallel-size=$(TENSOR_PARALLEL_SIZE)" in server["args"]
-    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("vllm-config"))
-    assert int(server["resources"]["limits"]["nvidia.com/gpu"]) == int(config["data"]["TENSOR_PARALLEL_SIZE"])
+    tp = config_map(docs, "vllm-config")["TENSOR_PARALLEL_SIZE"]
+    assert int(server["resources"]["limits"]["nvidia.com/gpu"]) == int(tp)
     assert env_of(server)["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
     sidecar = pod_spec(vllm)["containers"][1]
     assert sidecar["command"][-1] == "/opt/ratchet/adapter_sync.py" and "readinessProbe" in sidecar
+    assert env_of(sidecar)["RATCHET_ENGINE__REPLICA_URLS"] == "[]", "the sidecar syncs its own replica only"
     assert find(docs, "Service", "vllm-replicas")["spec"]["clusterIP"] == "None"
+
+
+def test_promotion_reaches_every_vllm_replica(rendered) -> None:
+    docs, _ = rendered
+    replicas = find(docs, "StatefulSet", "vllm")["spec"]["replicas"]
+    urls = json.loads(config_map(docs, "ratchet-env")["RATCHET_ENGINE__REPLICA_URLS"])
+    assert [urlparse(u).hostname.split(".")[:2] for u in urls] == [[f"vllm-{i}", "vllm-replicas"]
+                                                                 for i in range(replicas)]
 
 
 def test_ratchet_pods_share_adapters_config_and_replica_urls(rendered) -> None:
@@ -101,14 +117,14 @@ def test_ratchet_pods_share_adapters_config_and_replica_urls(rendered) -> None:
     trainer = find(docs, "CronJob", "ratchet-trainer")
     assert trainer["spec"]["concurrencyPolicy"] == "Forbid"
     assert "nvidia.com/gpu" in pod_spec(trainer)["containers"][0]["resources"]["limits"]
+    env_map = next(d["metadata"]["name"] for d in docs if d["metadata"]["name"].startswith("ratchet-env"))
+    assert config_map(docs, "ratchet-env")["RATCHET_CONFIG"] == "/etc/ratchet/ratchet.yaml"
     for doc in (bot, find(docs, "Deployment", "ratchet-admin"), trainer):
         container = pod_spec(doc)["containers"][0]
-        env = env_of(container)
-        assert env["RATCHET_CONFIG"] == "/etc/ratchet/ratchet.yaml"
-        assert "vllm-replicas" in env["RATCHET_ENGINE__REPLICA_URLS"]
-        assert {"secretRef": {"name": "ratchet-secrets"}} in container["envFrom"]
+        assert container["envFrom"] == [{"configMapRef": {"name": env_map}},
+                                        {"secretRef": {"name": "ratchet-secrets"}}]
         mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
-        assert mounts["adapters"] == "/data/adapters"
+        assert mounts["adapters"] == "/data/adapters" and mounts["config"] == "/etc/ratchet"
     assert find(docs, "StatefulSet", "postgres")["spec"]["volumeClaimTemplates"]
 
 
@@ -117,6 +133,7 @@ def test_every_ratchet_command_in_the_manifests_exists() -> None:
     compose = yaml.safe_load(COMPOSE.read_text())
     commands = [pod_spec(d)["containers"][0].get("args") for d in docs
                 if d["kind"] in ("Deployment", "CronJob") and d["metadata"]["name"].startswith("ratchet")]
+    assert len(commands) == 3
     commands += [s["command"] for s in compose["services"].values()
                  if isinstance(s.get("command"), list) and s["command"][0] == "ratchet"]
     assert len(commands) >= 5
@@ -125,12 +142,14 @@ def test_every_ratchet_command_in_the_manifests_exists() -> None:
         assert result.exit_code == 0, f"`{' '.join(argv)}` is not a ratchet command: {result.output[-300:]}"
 
 
-def test_the_shared_settings_file_loads(monkeypatch) -> None:
+def test_the_shared_settings_load_as_the_pods_see_them(rendered, monkeypatch) -> None:
+    docs, _ = rendered
+    env = config_map(docs, "ratchet-env")
     monkeypatch.setenv("RATCHET_CONFIG", str(K8S / "ratchet.yaml"))
-    monkeypatch.setenv("RATCHET_ENGINE__REPLICA_URLS", '["http://vllm-replicas:8000"]')
+    monkeypatch.setenv("RATCHET_ENGINE__REPLICA_URLS", env["RATCHET_ENGINE__REPLICA_URLS"])
     settings = Settings()
     assert settings.engine.vllm_url.startswith("http://vllm.") and settings.log_json
-    assert settings.engine.replica_urls == ["http://vllm-replicas:8000"]
+    assert len(settings.engine.replica_urls) == 2 and settings.engine.replica_urls[0].startswith("http://vllm-0.")
     assert settings.rag.weaviate_url.startswith("http://weaviate-api.")
 
 
