@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
+from engine.logs import configure_logging
 from engine.settings import Settings, reset_settings_cache
 from tests.rag.helpers import write
 
@@ -26,6 +27,7 @@ def cli_env(rag_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings
     reset_settings_cache()
     yield rag_settings
     reset_settings_cache()
+    configure_logging()  # the CLI bound structlog to CliRunner's stderr, closed by now
 
 
 def _json_lines(output: str) -> list[dict]:
