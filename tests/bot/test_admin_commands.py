@@ -27,7 +27,8 @@ async def test_admin_and_non_admin_commands(bot_settings, bots, fake_slack, mode
         assert resp.status_code == 200
         await harness.bot.drain()
         later = fake_slack.responses[before:]
-        return resp.json().get("text", resp.text), (later[-1]["text"] if later else None)
+        ack = resp.json()["text"] if resp.headers["content-type"].startswith("application/json") else resp.text
+        return ack, (later[-1]["text"] if later else None)
 
     ack, reply = await command("promote base", "U0MALLORY")
     assert ack == messages.NOT_ADMIN.format(command="promote") and reply is None
