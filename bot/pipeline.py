@@ -24,7 +24,7 @@ from bot.answers import DELTA, FINAL, STATUS, Answer, PipelineEvent, Question, S
 from bot.components import Components, call
 from bot.prompting import Citation, build_messages, citations_for, to_citation, trim_history
 from engine.logs import get_logger
-from engine.metrics import observe_answer
+from engine.metrics import TOKENS_PER_SECOND, observe_answer
 from engine.registry import Route
 from engine.settings import Settings
 
@@ -326,6 +326,9 @@ class _Run:
                 if delta.done:
                     if delta.generation is not None and delta.generation.ttft_ms is not None:
                         self.clock.timings["model_ttft"] = delta.generation.ttft_ms
+                    if delta.generation is not None and delta.generation.completion_tokens:
+                        TOKENS_PER_SECOND.labels(adapter=self.route.version_id or "base").set(
+                            delta.generation.tokens_per_s)
                     return
                 yield delta.text
         finally:

@@ -37,6 +37,7 @@ from bot.slack_blocks import REGENERATE, VOTE_DOWN, VOTE_UP
 from bot.slack_context import ChannelDirectory, channel_settings, groups_for, mentions, strip_mentions, thread_history
 from bot.slack_votes import VoteRecorder
 from engine.logs import get_logger, request_context
+from engine.metrics import QUEUE_DEPTH
 from engine.settings import Settings
 
 log = get_logger(__name__)
@@ -89,10 +90,12 @@ class RatchetSlackApp:
         """Run ``work`` after the ack; errors are logged, never lost silently."""
         task = asyncio.ensure_future(work)
         self.tasks.add(task)
+        QUEUE_DEPTH.inc()
         task.add_done_callback(lambda t: self._done(t, name))
 
     def _done(self, task: asyncio.Task, name: str) -> None:
         self.tasks.discard(task)
+        QUEUE_DEPTH.dec()
         if not task.cancelled() and task.exception() is not None:
             log.error("slack.task_failed", task=name, error=repr(task.exception()))
 
