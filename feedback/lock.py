@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from engine.logs import get_logger
+from engine.process import pid_alive
 from engine.registry_models import utcnow
 from feedback.models import TrainingLock
 
@@ -29,16 +30,6 @@ LOCK_NAME = "training"
 
 class TrainingBusy(RuntimeError):
     """Another training holds the lock. The message names it."""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _aware(at: datetime) -> datetime:
@@ -57,7 +48,7 @@ class TrainingLockHolder:
 
     def _is_dead(self, row: TrainingLock) -> bool:
         stale = utcnow() - _aware(row.heartbeat_at) > timedelta(seconds=self.settings.feedback.lock_stale_s)
-        return stale or (row.host == socket.gethostname() and not _alive(row.pid))
+        return stale or (row.host == socket.gethostname() and not pid_alive(row.pid))
 
     def acquire(self) -> None:
         """Take the lock or raise :class:`TrainingBusy`."""
