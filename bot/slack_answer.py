@@ -15,6 +15,7 @@ from bot.components import call
 from bot.pipeline import Pipeline
 from bot.slack_blocks import answer_blocks, streaming_text
 from engine.logs import get_logger
+from engine.metrics import stage_timer
 
 log = get_logger(__name__)
 
@@ -37,7 +38,8 @@ class Responder:
 
     async def post_text(self, reply: SlackReply, text: str) -> str:
         """A plain threaded message (help text, refusals before the pipeline); returns its ts."""
-        resp = await self.client.chat_postMessage(channel=reply.channel, thread_ts=reply.thread_ts, text=text)
+        with stage_timer("slack.post"):
+            resp = await self.client.chat_postMessage(channel=reply.channel, thread_ts=reply.thread_ts, text=text)
         return resp["ts"]
 
     async def answer(self, question: Question, reply: SlackReply) -> Answer:
@@ -53,7 +55,8 @@ class Responder:
             elif event.kind == FINAL:
                 final = event.answer
         assert final is not None, "the pipeline always ends with a final answer"
-        await self.client.chat_update(channel=reply.channel, ts=ts, text=final.text, blocks=answer_blocks(final))
+        with stage_timer("slack.update"):
+            await self.client.chat_update(channel=reply.channel, ts=ts, text=final.text, blocks=answer_blocks(final))
         if final.answer_id and self.pipeline.parts.feedback is not None:
             await call(self.pipeline.parts.feedback.attach_message, final.answer_id, channel=reply.channel,
                        ts=ts, thread_ts=reply.thread_ts)
@@ -80,4 +83,5 @@ class _LiveMessage:
             return
         self.last_edit = now
         self.edits += 1
-        await self.client.chat_update(channel=self.channel, ts=self.ts, text=text)
+        with stage_timer("slack.update"):
+            await self.client.chat_update(channel=self.channel, ts=self.ts, text=text)

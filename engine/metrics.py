@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -44,3 +47,13 @@ def observe_training_run(outcome: str, started_at: datetime | None, finished_at:
     if started_at is not None and finished_at is not None:
         strip = {"tzinfo": None}  # SQLite hands back naive datetimes; both are UTC
         TRAINING_SECONDS.observe((finished_at.replace(**strip) - started_at.replace(**strip)).total_seconds())
+
+
+@contextmanager
+def stage_timer(stage: str) -> Iterator[None]:
+    """Observe the time spent inside the block as ``ratchet_stage_seconds{stage=...}``."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        STAGE_SECONDS.labels(stage=stage).observe(time.perf_counter() - start)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from prometheus_client import REGISTRY
 
-from engine.metrics import observe_answer
+from engine.metrics import observe_answer, stage_timer
 from engine.registry_models import utcnow
 from feedback import AnswerRecord, FeedbackStore
 from feedback.jobs import _finish
@@ -48,3 +48,13 @@ def test_votes_answers_and_training_runs_are_counted(admin_settings, admin_url) 
     text = httpx.get(admin_url + "/metrics").text
     assert 'ratchet_votes_total{source="slack",value="-1"}' in text
     assert 'ratchet_answers_total{adapter="ratchet-v9",outcome="refused",source="slack"}' in text
+
+
+def test_stage_timer_observes_even_when_the_block_fails() -> None:
+    before = sample("ratchet_stage_seconds_count", stage="slack.update")
+    try:
+        with stage_timer("slack.update"):
+            raise TimeoutError("slack is slow")
+    except TimeoutError:
+        pass
+    assert sample("ratchet_stage_seconds_count", stage="slack.update") == before + 1
