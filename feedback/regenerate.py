@@ -16,11 +16,11 @@ async def regenerate(store: FeedbackStore, answer_id: str, client: LLMClient, *,
     """Answer ``answer_id``'s exact prompt again; returns (alternative answer id, its text)."""
     original = store.get(answer_id)
     settings = store.settings
-    served = model or original.adapter_version or settings.engine.served_model_name
+    served = model or original.adapter_version or settings.base_model_name
     temperature = settings.feedback.regenerate_temperature
     max_tokens = max_tokens or int(original.sampling.get("max_tokens") or settings.engine.default_max_tokens)
     gen = await client.chat(original.prompt, model=served, max_tokens=max_tokens, temperature=temperature)
-    adapter = None if served == settings.engine.served_model_name else served
+    adapter = None if served in (settings.engine.served_model_name, settings.base_model_name) else served
     rec = AnswerRecord(
         question=original.question, standalone_query=original.standalone_query, history=original.history,
         chunk_ids=original.chunk_ids, chunk_hashes=original.chunk_hashes, prompt=original.prompt,
