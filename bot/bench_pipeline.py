@@ -112,10 +112,15 @@ class _Bench:
             await asyncio.sleep(0.01)
         return None
 
-    def prompt_of(self, reply_ts: str) -> tuple[list[dict[str, str]], str]:
-        """The exact messages and model the pipeline used for the answer in ``reply_ts``."""
+    async def prompt_of(self, reply_ts: str) -> tuple[list[dict[str, str]], str]:
+        """The exact messages and model the pipeline used for the answer in ``reply_ts`` ([] if none)."""
         store = self.bot.pipeline.parts.feedback
-        row = store.get(store.find_answer(channel="C0BENCH", ts=reply_ts))
+        deadline = time.monotonic() + 5.0  # the message is attached to its answer just after the final edit
+        while (answer_id := store.find_answer(channel="C0BENCH", ts=reply_ts)) is None:
+            if time.monotonic() > deadline:
+                return [], ""
+            await asyncio.sleep(0.05)
+        row = store.get(answer_id)
         return row.prompt, row.adapter_version or self.settings.engine.served_model_name
 
 
@@ -165,7 +170,7 @@ async def _measure(runner: _Bench, llm: LLMClient, *, sequential: int, concurren
             progress.advance(task)
             if got is None:
                 continue
-            prompt, model = runner.prompt_of(got["reply_ts"])
+            prompt, model = await runner.prompt_of(got["reply_ts"])
             if not prompt:  # refused or no evidence: nothing was generated to compare with
                 continue
             raw_ms, raw_ttft = await _raw(llm, prompt, model, max_tokens)
@@ -184,7 +189,7 @@ async def _measure(runner: _Bench, llm: LLMClient, *, sequential: int, concurren
     results = await asyncio.gather(*(runner.ask(q + " (load)", timeout_s) for q in questions))
     wall = time.monotonic() - start
     answered = [r for r in results if r is not None]
-    prompts = [runner.prompt_of(r["reply_ts"]) for r in answered]
+    prompts = [await runner.prompt_of(r["reply_ts"]) for r in answered]
     prompts = [p for p in prompts if p[0]]
     raw_start = time.monotonic()
     await asyncio.gather(*(_raw(llm, prompt, model, max_tokens) for prompt, model in prompts))

@@ -17,6 +17,7 @@ SERVICE_DOWN = {
     "search": "Sorry, the document search is not answering right now ({detail}). Please try again in a minute.",
     "guardrails": "Sorry, the safety checks are not answering right now ({detail}). Please try again in a minute.",
 }
+INTERNAL_ERROR = "Sorry, something went wrong on my side while answering. Please try again; it has been logged."
 REFUSED_DEFAULT = "I can't help with that request."
 NOT_ADMIN = "Sorry, only Ratchet admins can use `/ratchet {command}`. The attempt has been logged."
 ADMIN_USAGE = (

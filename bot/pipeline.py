@@ -91,6 +91,7 @@ class Pipeline:
     async def stream(self, question: Question) -> AsyncIterator[PipelineEvent]:
         """Status lines, answer text as it is generated, then the final answer (always, exactly once)."""
         run = _Run(self, question)
+        QUEUE_DEPTH.inc()
         try:
             async for event in run.events():
                 yield event
@@ -99,6 +100,11 @@ class Pipeline:
             yield run.final(Answer(text=messages.service_down(failure.service, failure.detail),
                                    error=failure.service, alias=run.route.alias if run.route else None,
                                    adapter=run.route.version_id if run.route else None))
+        except Exception as exc:  # noqa: BLE001 - never leave the asker without an answer
+            log.exception("pipeline.failed", error=_short(exc))
+            yield run.final(Answer(text=messages.INTERNAL_ERROR, error="internal"))
+        finally:
+            QUEUE_DEPTH.dec()
 
 
 class _Run:
@@ -115,6 +121,7 @@ class _Run:
 
     def final(self, answer: Answer) -> PipelineEvent:
         answer.timings_ms = self.clock.total()
+        _observe(self.q, answer)
         observe_answer(self.q.source, answer.adapter, answer.timings_ms, refused=answer.refused,
                        error=answer.error, cached=answer.cached)
         log.info("pipeline.answered", refused=answer.refused, error=answer.error, cached=answer.cached,
@@ -372,6 +379,24 @@ class _Run:
             )
         except Exception as exc:  # noqa: BLE001 - a cache write failing must not lose the answer
             log.warning("pipeline.cache_store_failed", error=_short(exc))
+
+
+def _outcome(answer: Answer) -> str:
+    if answer.error:
+        return f"error_{answer.error}"
+    if answer.refused:
+        return "refused"
+    return "cached" if answer.cached else "answered"
+
+
+def _observe(question: Question, answer: Answer) -> None:
+    """Prometheus: answers by outcome, per-stage times, time to first token."""
+    adapter = answer.adapter or "base"
+    ANSWERS.labels(source=question.source, adapter=adapter, outcome=_outcome(answer)).inc()
+    for stage, ms in answer.timings_ms.items():
+        STAGE_SECONDS.labels(stage=f"pipeline_{stage}").observe(ms / 1000)
+    if "first_token" in answer.timings_ms:
+        TTFT_SECONDS.labels(adapter=adapter).observe(answer.timings_ms["first_token"] / 1000)
 
 
 def _verdict_dict(verdict: Any) -> dict[str, Any]:

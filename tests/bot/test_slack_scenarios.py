@@ -199,3 +199,32 @@ async def test_rate_limited_slack_calls_wait_and_retry(bot_settings, bots, fake_
     assert fake_slack.rate_limited == ["chat.postMessage"]
     posted = fake_slack.called("chat.postMessage")
     assert len(posted) == 1 and posted[0].params["text"] == messages.HELP
+
+
+async def test_dm_uses_user_groups_and_buttons_vote_and_regenerate(bot_settings, bots, fake_slack):
+    from tests.bot.slack_payloads import block_action
+
+    settings = bot_settings()
+    harness = await bots(settings)
+    fake_slack.add_channel("D0HRBOB", im=True)
+    dm = message("What is the salary band E5?", channel="D0HRBOB", user="U0HRBOB", channel_type="im")
+    await harness.post_event(event_callback(dm))
+    await harness.bot.drain()
+    [final] = fake_slack.final_updates()
+    assert "salaries.md" in json.dumps(final.params["blocks"])  # HR-only document, visible to the HR user
+    store = FeedbackStore(settings)
+    answer_id = store.find_answer(channel="D0HRBOB", ts=final.params["ts"])
+
+    await harness.post_form(block_action("ratchet_vote_up", answer_id, user="U0HRBOB", channel="D0HRBOB",
+                                         message_ts=final.params["ts"]))
+    await harness.bot.drain()
+    assert store.votes(answer_id) == {"U0HRBOB": 1}
+    assert store.vote_history(answer_id)[-1].source == "button"
+
+    await harness.post_form(block_action("ratchet_regenerate", answer_id, user="U0HRBOB", channel="D0HRBOB",
+                                         message_ts=final.params["ts"]))
+    await harness.bot.drain()
+    finals = fake_slack.final_updates()
+    assert len(finals) == 2 and finals[1].params["ts"] != final.params["ts"]
+    alternative = store.get(store.find_answer(channel="D0HRBOB", ts=finals[1].params["ts"]))
+    assert alternative.alternative_of == answer_id and alternative.thread_ts == dm["ts"]
