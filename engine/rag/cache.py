@@ -58,7 +58,7 @@ class AnswerCache:
             return None
         result = self.weaviate.cache().query.near_vector(
             near_vector=self.embedder.embed_one(question).tolist(), limit=1,
-            certainty=None, filters=self._scope(groups, adapter, tenant),
+            filters=self._scope(groups, adapter, tenant),
             return_metadata=MetadataQuery(distance=True),
         )
         hit = result.objects[0] if result.objects else None

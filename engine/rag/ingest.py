@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from weaviate.classes.data import DataObject
 from weaviate.classes.query import Filter
@@ -129,7 +130,7 @@ class Ingestor:
         return PendingDocument(doc, document_id, version, chunks, status)
 
     # --- writing -------------------------------------------------------------------------------------
-    def _objects(self, item: PendingDocument, vectors) -> list[DataObject]:
+    def _objects(self, item: PendingDocument, vectors: np.ndarray) -> list[DataObject]:
         now = time.time()
         doc = item.doc
         return [
@@ -147,7 +148,7 @@ class Ingestor:
             for i, chunk in enumerate(item.chunks)
         ]
 
-    def write(self, item: PendingDocument, vectors) -> FileOutcome:
+    def write(self, item: PendingDocument, vectors: np.ndarray) -> FileOutcome:
         """Insert a document's new version, then delete its old one; all or none."""
         objects = self._objects(item, vectors)
         size = self.rag.insert_batch_size
@@ -197,7 +198,7 @@ class Ingestor:
         if wave:
             yield wave
 
-    def _write_wave(self, wave: list[PendingDocument], vectors) -> list[FileOutcome]:
+    def _write_wave(self, wave: list[PendingDocument], vectors: np.ndarray) -> list[FileOutcome]:
         outcomes, offset = [], 0
         for item in wave:
             outcomes.append(self.write(item, vectors[offset:offset + len(item.chunks)]))

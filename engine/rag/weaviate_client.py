@@ -94,13 +94,12 @@ def connect(rag: RagSettings) -> weaviate.WeaviateClient:
     """Open a client: ``weaviate_url`` (https + API key = managed cluster) or the local host/ports."""
     config = AdditionalConfig(timeout=Timeout(init=10, query=60, insert=120))
     auth = Auth.api_key(rag.weaviate_api_key) if rag.weaviate_api_key else None
+    url = urlparse(rag.weaviate_url) if rag.weaviate_url else None
     try:
-        if rag.weaviate_url and urlparse(rag.weaviate_url).scheme == "https" \
-                and urlparse(rag.weaviate_url).hostname not in LOOPBACK:
+        if url and url.scheme == "https" and url.hostname not in LOOPBACK:
             client = weaviate.connect_to_weaviate_cloud(rag.weaviate_url, auth_credentials=auth,
                                                         additional_config=config)
         else:
-            url = urlparse(rag.weaviate_url) if rag.weaviate_url else None
             host = (url.hostname if url else None) or rag.weaviate_host
             port = (url.port if url else None) or rag.weaviate_http_port
             secure = bool(url and url.scheme == "https")
