@@ -110,3 +110,28 @@ def test_acl_and_metadata_are_stored(rag_settings: Settings, tmp_path: Path) -> 
     regrouped = ingest_paths(rag_settings, [doc], acl=["hr"], show_progress=False)
     assert regrouped.counts() == {"updated": 1}  # an ACL change is a new version
     assert [c["groups"] for c in _stored(rag_settings, doc)] == [["hr"]]
+
+
+def test_urls_are_ingested_and_bad_urls_reported(rag_settings: Settings, tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    site = tmp_path / "site"
+    write(site, "policy.html", CORPUS["finance/expenses.html"])
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        summary = ingest_paths(rag_settings, [f"{base}/policy.html", f"{base}/missing.html"], show_progress=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    outcomes = {f.source: f for f in summary.files}
+    assert outcomes[f"{base}/policy.html"].status == "added"
+    assert outcomes[f"{base}/missing.html"].status == "skipped"
+    assert "404" in outcomes[f"{base}/missing.html"].message
+    chunks = _stored(rag_settings)
+    assert {c["source"] for c in chunks} == {f"{base}/policy.html"}
+    assert {c["heading"] for c in chunks} == {"Expense reports > Deadlines", "Expense reports > Meals"}
