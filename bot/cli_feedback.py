@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -168,8 +170,13 @@ def bench_train(pairs: int = typer.Option(24, help="synthetic questions (one pai
         return Settings(**{**base.model_dump(mode="json", exclude={"database_url"}), "data_dir": str(data_dir),
                            "engine": {**base.engine.model_dump(mode="json"), "model_dir": str(base.model_dir)}})
 
-    for row in _bench(factory, pairs=pairs, overrides={"max_steps": max_steps, "max_length": max_length,
-                                                       "batch_size": batch_size, "learning_rate": learning_rate}):
+    rows = _bench(factory, pairs=pairs, overrides={"max_steps": max_steps, "max_length": max_length,
+                                                   "batch_size": batch_size, "learning_rate": learning_rate})
+    while True:
+        with contextlib.redirect_stdout(sys.stderr):  # trainers print their logs; stdout is for JSON lines
+            row = next(rows, None)
+        if row is None:
+            return
         print_json(row)
 
 

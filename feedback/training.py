@@ -177,6 +177,10 @@ def train_adapter(settings: Settings, data: PreferenceData, config: TrainConfig,
         processing_class=tokenizer, peft_config=lora_config(config),
         callbacks=[_progress_callback(progress)] if progress else None,
     )
+    if progress:  # our progress callback replaces the log lines transformers prints to stdout
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     result = trainer.train()
     trainer.model.save_pretrained(str(out_dir / "adapter"))
     metrics = TrainMetrics(
