@@ -35,6 +35,13 @@ class Support:
     unsupported: list[str]
     checked: int
 
+    @classmethod
+    def of(cls, claims: list[str], unsupported: list[str]) -> "Support":
+        """Support of ``claims`` given the ones found unsupported (no claims = fully supported)."""
+        if not claims:
+            return cls(1.0, [], 0)
+        return cls(1 - len(unsupported) / len(claims), unsupported, len(claims))
+
 
 def sentences(text: str) -> list[str]:
     """Split ``text`` into sentences long enough to carry a claim."""
@@ -55,16 +62,20 @@ def _lexically_supported(sentence: str, chunk_words: set[str], chunk_text: str) 
 
 
 def support(answer: str, chunk_texts: Sequence[str], embedder: Embedder, similarity: float) -> Support:
-    """The share of the answer's sentences supported by ``chunk_texts``.
+    """The share of the answer's sentences supported by ``chunk_texts``."""
+    claims = sentences(answer)
+    return Support.of(claims, unsupported_claims(claims, chunk_texts, embedder, similarity))
+
+
+def unsupported_claims(claims: list[str], chunk_texts: Sequence[str], embedder: Embedder,
+                       similarity: float) -> list[str]:
+    """The ``claims`` (sentences) that ``chunk_texts`` do not support.
 
     Lexical support is checked first; only the remaining sentences are embedded (chunk sentence vectors
-    are cached per process), so a well-grounded answer costs no embedding at all.
+    are cached per process), so a well-grounded answer costs little or no embedding.
     """
-    claims = sentences(answer)
-    if not claims:
-        return Support(1.0, [], 0)
-    if not chunk_texts:
-        return Support(0.0, claims, len(claims))
+    if not claims or not chunk_texts:
+        return list(claims)
     joined = "\n".join(chunk_texts)
     chunk_words = _content_words(joined)
     unsupported = [c for c in claims if any(n not in joined for n in _NUMBER.findall(c))]
@@ -73,7 +84,7 @@ def support(answer: str, chunk_texts: Sequence[str], embedder: Embedder, similar
         evidence = _evidence_vectors(tuple(chunk_texts), embedder)
         sims = np.atleast_2d(embedder.embed(open_claims) @ evidence.T)
         unsupported += [c for c, row in zip(open_claims, sims) if float(np.max(row)) < similarity]
-    return Support(1 - len(unsupported) / len(claims), unsupported, len(claims))
+    return unsupported
 
 
 _EVIDENCE_CACHE_SIZE = 512

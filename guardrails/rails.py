@@ -20,7 +20,7 @@ from typing import TypeVar
 from engine.logs import get_logger
 from engine.metrics import REFUSALS
 from engine.settings import Settings
-from guardrails.grounding import support
+from guardrails.grounding import Support, support
 from guardrails.masking import mask_text
 from guardrails.nemo_app import RailsPool
 from guardrails.normalize import strip_invisible
@@ -46,6 +46,10 @@ class Guardrails:
         self.pool = RailsPool(settings)
         self._semantic: SemanticDetector | None = None
         self._prechecks: OrderedDict[str, tuple[RailVerdict, SemanticScore | None]] = OrderedDict()
+        if self.config.torch_threads:
+            import torch
+
+            torch.set_num_threads(self.config.torch_threads)
 
     # --- shared pieces -------------------------------------------------------------------------------
     @property
@@ -229,6 +233,11 @@ class Guardrails:
         with timed(timings, "output.fact_check"):
             result = support(text, [c.text for c in chunks], self.semantic.embedder,
                              self.config.fact_check_sentence_similarity)
+        return self.fact_verdict(result, text, timings, flags)
+
+    def fact_verdict(self, result: Support, text: str, timings: dict[str, float],
+                     flags: list[str]) -> RailVerdict | None:
+        """Turn a fact-check result into a flag ('unverified') or a refusal (``fact_check_action``)."""
         if result.ratio >= self.config.fact_check_min_support:
             return None
         flags.append("unverified")

@@ -68,5 +68,10 @@ class GuardrailSettings(BaseModel):
     stream_first: bool = Field(
         default=False, description="show a chunk before its check finishes (faster, may show then retract)"
     )
+    torch_threads: int | None = Field(
+        default=1, ge=1,
+        description="torch threads in this process (embeddings); 1 avoids oversubscribing a CPU shared with "
+                    "vLLM (measured 34 ms vs 1,070 ms per question here); None = leave torch's default",
+    )
     # --- refusal log ---------------------------------------------------------------------------------
     record_refusals: bool = True

@@ -13,7 +13,8 @@ Chunks before it passed their checks and were shown. The stream then ends with o
 ``OutputEvent(blocked=True)`` whose verdict carries the friendly refusal (``message``) and the text
 shown so far (``text``): the bot must replace the partial message it has been updating with the
 refusal message, so no part of a blocked answer stays visible, and record the refusal. The fact check
-runs on the whole answer at the end; with ``fact_check_action: block`` a failing answer is retracted
+checks each sentence as soon as it is released (in a worker thread, while the model keeps generating)
+and decides on the whole answer at the end; with ``fact_check_action: block`` a failing answer is retracted
 the same way, with ``flag`` (default) the final verdict carries the ``unverified`` flag.
 
 A self-check "block" of the tiny model is only honoured when corroborated (a secret was masked or the
@@ -23,6 +24,7 @@ released and streaming continues over the remaining deltas (flag ``self_check_ov
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -30,6 +32,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
 from engine.logs import get_logger
+from guardrails.grounding import Support, sentences, unsupported_claims
 from guardrails.verdict import OutputEvent, RailVerdict
 
 if TYPE_CHECKING:
@@ -72,6 +75,40 @@ class _Masker:
         return masked
 
 
+class _FactChecker:
+    """Checks released sentences against the chunks in the background while streaming goes on."""
+
+    def __init__(self, guard: "Guardrails", chunks: Sequence) -> None:
+        self.guard = guard
+        self.enabled = guard.config.enabled and guard.config.fact_check
+        self.texts = [c.text for c in chunks]
+        self.claims: list[str] = []
+        self.tasks: list[asyncio.Task[list[str]]] = []
+        self.busy_ms = 0.0
+
+    def add(self, released: str) -> None:
+        claims = sentences(released) if self.enabled else []
+        if claims:
+            self.claims += claims
+            self.tasks.append(asyncio.create_task(asyncio.to_thread(self._check, claims)))
+
+    def _check(self, claims: list[str]) -> list[str]:
+        start = time.perf_counter()
+        try:
+            return unsupported_claims(claims, self.texts, self.guard.semantic.embedder,
+                                      self.guard.config.fact_check_sentence_similarity)
+        finally:
+            self.busy_ms += (time.perf_counter() - start) * 1000
+
+    async def result(self) -> Support:
+        found = await asyncio.gather(*self.tasks)
+        return Support.of(self.claims, [claim for batch in found for claim in batch])
+
+    def cancel(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+
+
 def _blocked_flow(piece: str) -> str | None:
     """The flow named in NeMo's in-stream JSON error, or None for ordinary text."""
     if not piece.startswith('{"error"'):
@@ -89,6 +126,12 @@ async def guarded_stream(guard: "Guardrails", deltas: AsyncIterator[str], *, que
     timings: dict[str, float] = {}
     flags: list[str] = []
     masker = _Masker(guard, timings, flags)
+    facts = _FactChecker(guard, chunks)
+
+    def release(text: str, *, flush: bool = False) -> str:
+        out = masker.flush() if flush else masker.feed(text)
+        facts.add(out)
+        return out
     source = aiter(deltas)
     consumed: list[str] = []
     fed = 0
@@ -118,7 +161,7 @@ async def guarded_stream(guard: "Guardrails", deltas: AsyncIterator[str], *, que
             if blocked:
                 break
             fed += len(piece)
-            out = masker.feed(piece)
+            out = release(piece)
             if out:
                 yield OutputEvent(out)
         if blocked is None:
@@ -129,21 +172,28 @@ async def guarded_stream(guard: "Guardrails", deltas: AsyncIterator[str], *, que
         if blocked.startswith("guardrails_violation") and guard.output_block_corroborated(so_far, flags):
             timings["output.self_check"] = _overhead(started, waited, timings)
             verdict = RailVerdict.refuse("output.self_check", "".join(masker.shown), timings, flags)
+            facts.cancel()
             yield OutputEvent("", blocked=True, verdict=verdict)
             return
         if not blocked.startswith("guardrails_violation"):
             log.warning("streaming output rail failed; continuing with masking only", error=blocked)
             flags.append("self_check_unavailable")
-        out = masker.feed(held)
+        out = release(held)
         if out:
             yield OutputEvent(out)
-    tail = masker.flush()
+    tail = release("", flush=True)
     if tail:
         yield OutputEvent(tail)
     if use_nemo:
         timings["output.self_check"] = _overhead(started, waited, timings)
     answer = "".join(masker.shown)
-    refusal = guard.fact_check(answer, chunks, timings, flags)
+    refusal = None
+    if facts.enabled:
+        start = time.perf_counter()
+        result = await facts.result()
+        timings["output.fact_check"] = (time.perf_counter() - start) * 1000  # the wait it adds at the end
+        timings["output.fact_check_busy"] = facts.busy_ms
+        refusal = guard.fact_verdict(result, answer, timings, flags)
     if refusal is not None:
         yield OutputEvent("", blocked=True, verdict=refusal)
         return
