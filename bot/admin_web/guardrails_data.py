@@ -38,7 +38,7 @@ def refusals_chart(settings: Settings) -> str | Unavailable:
     for rail, when, n in rows:
         counts[rail][str(when)] = float(n)
     series = [Series(rail, [counts[rail].get(d.isoformat(), 0.0) for d in days]) for rail in sorted(counts)]
-    return line_chart("refusals per rail per day", [d.strftime("%m-%d") for d in days], series)
+    return line_chart("refusals per rail per day", [d.strftime("%m-%d") for d in days], series, y_format="{:g}")
 
 
 def recent_blocked(settings: Settings) -> list | Unavailable:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
@@ -14,7 +16,8 @@ ACTOR = "admin-web"
 
 @router.get("/knowledge", response_class=HTMLResponse)
 async def knowledge_page(request: Request) -> HTMLResponse:
-    return render(request, "knowledge.html", kb=knowledge_overview(request.app.state.settings))
+    overview = await asyncio.to_thread(knowledge_overview, request.app.state.settings)
+    return render(request, "knowledge.html", kb=overview)
 
 
 @router.post("/knowledge/reingest")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,12 +15,14 @@ import uvicorn
 from bot.admin_web import create_app
 from engine.adapter_factory import make_random_adapter
 from engine.process import free_port, http_ok
+from engine.rag import WeaviateStore, ingest_paths
 from engine.settings import Settings
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 CHROMIUM = os.environ.get("RATCHET_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAGE_TIMEOUT_MS = 180_000  # a promotion waits for vLLM to load an adapter; the shared CPU server can be slow
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "admin"
 
 
@@ -31,9 +34,10 @@ def admin_adapters(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture
-def admin_settings(make_settings, vllm_url: str) -> Settings:
-    """Settings on the real vLLM with a fresh data dir and database, and an admin token."""
-    return make_settings(engine={"vllm_url": vllm_url}, admin={"admin_token": ADMIN_TOKEN})
+def admin_settings(make_settings, vllm_url: str, weaviate_endpoint: dict) -> Settings:
+    """Settings on the real vLLM and Weaviate with a fresh data dir and database, and an admin token."""
+    return make_settings(engine={"vllm_url": vllm_url}, admin={"admin_token": ADMIN_TOKEN}, rag={
+        "weaviate_url": weaviate_endpoint["url"], "weaviate_grpc_port": weaviate_endpoint["grpc_port"]})
 
 
 def serve(settings: Settings) -> Iterator[str]:
@@ -71,7 +75,27 @@ async def browser_page() -> AsyncIterator:
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(PAGE_TIMEOUT_MS)
         try:
             yield page
         finally:
             await browser.close()
+
+
+@pytest.fixture
+def kb_collection(admin_settings, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A fresh collection with two public documents and one for group `hr`; dropped afterwards."""
+    name = "AdminKb" + uuid.uuid4().hex[:8]
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "expenses.md").write_text("# Expenses\n\nFile expenses in the portal within 30 days.\n")
+    (docs / "travel.md").write_text("# Travel\n\nBook trains through the travel desk.\n")
+    (tmp_path / "salaries.md").write_text("# Salaries\n\nSalary bands are reviewed every April.\n")
+    ingest_paths(admin_settings, [docs], collection=name, show_progress=False)
+    ingest_paths(admin_settings, [tmp_path / "salaries.md"], collection=name, acl=["hr"], show_progress=False)
+    yield name, tmp_path
+    store = WeaviateStore(admin_settings.rag)
+    try:
+        store.drop(name)
+    finally:
+        store.close()

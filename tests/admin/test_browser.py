@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from engine.llm_client import LLMClient
 from engine.registry import AdapterRegistry
 from feedback import AnswerRecord, FeedbackStore
+from guardrails.refusals import save_refusal
 from tests.admin.conftest import ADMIN_TOKEN, ARTIFACTS
 
 
@@ -36,7 +36,7 @@ async def served_adapters(settings) -> set[str]:
 
 
 async def test_sign_in_promote_and_roll_back_in_chromium(admin_settings, admin_url, admin_adapters,
-                                                         browser_page) -> None:
+                                                         kb_collection, browser_page) -> None:
     page = browser_page
     registry = AdapterRegistry(admin_settings)
     v1, v2 = (registry.register(path) for path in admin_adapters)
@@ -109,4 +109,15 @@ async def test_sign_in_promote_and_roll_back_in_chromium(admin_settings, admin_u
     assert await rows.count() == 2, "C-help has two 👎 answers"
     assert "doc-" in await rows.first.inner_text(), "retrieved sources are listed"
     await shot(page, "05-feedback-downvoted")
-    await asyncio.sleep(0)
+
+    await page.click("text=Knowledge base")
+    row = page.locator(f"tr[data-collection='{kb_collection[0]}']")
+    assert await row.locator(".documents").inner_text() == "3"
+    await shot(page, "06-knowledge-base")
+
+    save_refusal(admin_settings.db_url, rail="input.secrets", masked_input="my token is [SECRET]",
+                 message="I can't help with that.", user="U1", channel="C-general")
+    await page.click("text=Guardrails")
+    assert "my token is [SECRET]" in await page.locator(".blocked-row .masked").inner_text()
+    assert await page.locator("#refusals svg circle").count() == admin_settings.admin.plot_days
+    await shot(page, "07-guardrails")

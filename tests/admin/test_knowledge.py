@@ -5,46 +5,12 @@ from __future__ import annotations
 import os
 import re
 import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 from weaviate.classes.query import Filter
 
-from engine.rag import WeaviateStore, ingest_paths
-from tests.admin.conftest import ADMIN_TOKEN, serve
-
-
-@pytest.fixture
-def kb_settings(make_settings, weaviate_endpoint: dict):
-    return make_settings(admin={"admin_token": ADMIN_TOKEN}, rag={
-        "weaviate_url": weaviate_endpoint["url"], "weaviate_grpc_port": weaviate_endpoint["grpc_port"]})
-
-
-@pytest.fixture
-def kb_collection(kb_settings, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A fresh collection with two public documents and one for group `hr`; dropped afterwards."""
-    name = "AdminKb" + uuid.uuid4().hex[:8]
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "expenses.md").write_text("# Expenses\n\nFile expenses in the portal within 30 days.\n")
-    (docs / "travel.md").write_text("# Travel\n\nBook trains through the travel desk.\n")
-    (tmp_path / "salaries.md").write_text("# Salaries\n\nSalary bands are reviewed every April.\n")
-    ingest_paths(kb_settings, [docs], collection=name, show_progress=False)
-    ingest_paths(kb_settings, [tmp_path / "salaries.md"], collection=name, acl=["hr"], show_progress=False)
-    yield name, tmp_path
-    store = WeaviateStore(kb_settings.rag)
-    try:
-        store.drop(name)
-    finally:
-        store.close()
-
-
-@pytest.fixture
-def kb_url(kb_settings) -> Iterator[str]:
-    yield from serve(kb_settings)
+from engine.rag import WeaviateStore
+from tests.admin.conftest import ADMIN_TOKEN
 
 
 def row_of(html: str, name: str) -> str:
@@ -53,9 +19,9 @@ def row_of(html: str, name: str) -> str:
     return match.group(0)
 
 
-def test_stale_documents_are_flagged_and_reingest_keeps_groups(kb_settings, kb_collection, kb_url) -> None:
+def test_stale_documents_are_flagged_and_reingest_keeps_groups(admin_settings, kb_collection, admin_url) -> None:
     name, root = kb_collection
-    client = httpx.Client(base_url=kb_url, timeout=120)
+    client = httpx.Client(base_url=admin_url, timeout=120)
     client.post("/login", data={"token": ADMIN_TOKEN})
     row = row_of(client.get("/knowledge").text, name)
     assert '<td class="documents">3</td>' in row
@@ -75,7 +41,7 @@ def test_stale_documents_are_flagged_and_reingest_keeps_groups(kb_settings, kb_c
     row = row_of(resp.text, name)
     assert '<td class="stale">none</td>' in row and '<td class="documents">3</td>' in row
 
-    store = WeaviateStore(kb_settings.rag)
+    store = WeaviateStore(admin_settings.rag)
     try:
         hits = store.chunks(name, "default").query.fetch_objects(
             filters=Filter.by_property("title").equal("Salaries"), limit=5).objects
