@@ -23,4 +23,5 @@ def admin(
                       "the page will refuse every sign-in; /metrics and /healthz still work")
     host, port = host or s.admin.web_host, port or s.admin.web_port
     console.print(f"admin page on http://{host}:{port}/")
-    uvicorn.run(create_app(s), host=host, port=port, log_level=s.log_level.lower(), access_log=False)
+    # log_config=None: uvicorn keeps our logging setup, so its lines are structured (JSON) like ours
+    uvicorn.run(create_app(s), host=host, port=port, log_config=None, access_log=False)
