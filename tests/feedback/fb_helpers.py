@@ -6,8 +6,10 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from engine.process import free_port
+from engine.process import free_port, pid_alive
 from feedback import AnswerRecord
 
 
@@ -40,23 +42,36 @@ def postgres_server(bin_dir: Path) -> Iterator[str]:
         shutil.chown(root, "postgres")
         shutil.chown(sock, "postgres")
     port = free_port()
+    try:
+        _start(bin_dir, root, data, sock, port)
+    except subprocess.CalledProcessError as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        raise RuntimeError(f"PostgreSQL did not start: {exc.stderr!r}") from exc
+    pid = int((data / "postmaster.pid").read_text().splitlines()[0])
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        _stop(pid)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _start(bin_dir: Path, root: Path, data: Path, sock: Path, port: int) -> None:
     subprocess.run(_as_owner([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
                               "-E", "UTF8", "--no-sync"]), check=True, capture_output=True)
     opts = f"-p {port} -k {sock} -h 127.0.0.1 -c fsync=on"
     subprocess.run(_as_owner([str(bin_dir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(root / "log"),
                               "-w", "-t", "60", "start"]), check=True, capture_output=True)
-    pid = int((data / "postmaster.pid").read_text().splitlines()[0])
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        try:
-            os.kill(pid, 15)  # SIGTERM = smart shutdown of the server we started
-            for _ in range(100):
-                os.kill(pid, 0)
-                subprocess.run(["sleep", "0.1"])
-        except ProcessLookupError:
-            pass
-        shutil.rmtree(root, ignore_errors=True)
+
+
+def _stop(pid: int, timeout_s: float = 30.0) -> None:
+    """Fast shutdown (SIGINT) of the server we started; SIGKILL if it does not go in time."""
+    os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + timeout_s
+    while pid_alive(pid):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            return
+        time.sleep(0.1)
 
 
 def fresh_database(admin_url: str) -> str:
