@@ -140,6 +140,18 @@ def lora_config(config: TrainConfig):
                       target_modules=list(config.target_modules), task_type="CAUSAL_LM")
 
 
+def _log_callback():
+    from transformers import TrainerCallback
+
+    class _Log(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            keep = ("loss", "rewards/accuracies", "rewards/margins", "learning_rate", "kl")
+            log.info("training.step", step=state.global_step, of=state.max_steps,
+                     **{k.replace("/", "_"): round(float(v), 5) for k, v in (logs or {}).items() if k in keep})
+
+    return _Log()
+
+
 def _progress_callback(progress: Progress):
     from transformers import TrainerCallback
 
@@ -163,6 +175,7 @@ def train_adapter(settings: Settings, data: PreferenceData, config: TrainConfig,
     """Train a LoRA adapter on the training split and save it (PEFT format) into ``out_dir``."""
     import torch
     from datasets import Dataset
+    from transformers.trainer_callback import PrinterCallback
     from trl import DPOTrainer, KTOTrainer
 
     rows = trl_rows(data, config.method)
@@ -177,10 +190,8 @@ def train_adapter(settings: Settings, data: PreferenceData, config: TrainConfig,
         processing_class=tokenizer, peft_config=lora_config(config),
         callbacks=[_progress_callback(progress)] if progress else None,
     )
-    if progress:  # our progress callback replaces the log lines transformers prints to stdout
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(PrinterCallback)  # structured log lines instead of printed dicts
+    trainer.add_callback(_log_callback())
     result = trainer.train()
     trainer.model.save_pretrained(str(out_dir / "adapter"))
     metrics = TrainMetrics(
