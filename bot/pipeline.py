@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import aclosing
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
@@ -91,7 +92,6 @@ class Pipeline:
     async def stream(self, question: Question) -> AsyncIterator[PipelineEvent]:
         """Status lines, answer text as it is generated, then the final answer (always, exactly once)."""
         run = _Run(self, question)
-        QUEUE_DEPTH.inc()
         try:
             async for event in run.events():
                 yield event
@@ -103,8 +103,6 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - never leave the asker without an answer
             log.exception("pipeline.failed", error=_short(exc))
             yield run.final(Answer(text=messages.INTERNAL_ERROR, error="internal"))
-        finally:
-            QUEUE_DEPTH.dec()
 
 
 class _Run:
@@ -118,10 +116,11 @@ class _Run:
         self.clock = Stopwatch()
         self.route: Route | None = None
         self.rails: dict[str, Any] = {}
+        self.history: list[dict[str, str]] = []
+        self.input_check: asyncio.Future | None = None
 
     def final(self, answer: Answer) -> PipelineEvent:
         answer.timings_ms = self.clock.total()
-        _observe(self.q, answer)
         observe_answer(self.q.source, answer.adapter, answer.timings_ms, refused=answer.refused,
                        error=answer.error, cached=answer.cached)
         log.info("pipeline.answered", refused=answer.refused, error=answer.error, cached=answer.cached,
@@ -137,17 +136,28 @@ class _Run:
         text = self.rails.get("input_text", text)
         self.route = self.parts.registry.route(self.q.routing_key, self.q.adapter_override)
         yield PipelineEvent(STATUS, text="searching the documents")
-        verdict, retrieval = await self._input_rail_and_retrieval(text)
-        if verdict is not None and not verdict.allowed:
-            yield self.final(await self._refuse(verdict))
-            return
+        self.input_check = self._start_input_rail(text)
+        try:
+            async for event in self._answer_events(text):
+                yield event
+        finally:
+            _settle(self.input_check)
+
+    async def _answer_events(self, text: str) -> AsyncIterator[PipelineEvent]:
+        """Retrieval → evidence → cache → generation, while the LLM input rail runs alongside.
+
+        The input verdict is awaited before anything is shown: before a cached or "no evidence" answer,
+        and before the first generated text (generation starts speculatively, the rail's time is hidden).
+        """
+        retrieval = await _guard("search", self.bot.service_timeout_s, self._retrieve(text))
         chunks = self._retrieval_rails(retrieval.chunks)
         if not chunks or not retrieval.enough_evidence:
-            yield self.final(await self._no_evidence(retrieval, chunks))
+            yield self.final(await self._refused_input() or await self._no_evidence(retrieval, chunks))
             return
         cached = await self._cache_lookup(text)
         if cached is not None:
-            yield self.final(cached)
+            refusal = await self._refused_input()
+            yield self.final(refusal or await self._recorded(cached, prompt=[], chunks=[], standalone=None))
             return
         yield PipelineEvent(STATUS, text="writing the answer")
         async for event in self._generate(text, retrieval, chunks):
@@ -177,21 +187,19 @@ class _Run:
         self.rails["input_text"] = verdict.text or text
         return None
 
-    async def _input_rail_and_retrieval(self, text: str) -> tuple[Any, Any]:
-        """The LLM input check and retrieval run side by side; both must finish in time."""
-        timeout = self.bot.service_timeout_s
-        retrieval = asyncio.ensure_future(_guard("search", timeout, self._retrieve(text)))
-        check = None
-        if self.parts.guardrails is not None and self.p.settings.guardrails.self_check_input:
-            check = asyncio.ensure_future(_guard("guardrails", timeout, self._input_rail(text)))
-        try:
-            verdict = await check if check is not None else None
-            result = await retrieval
-        finally:
-            for task in (retrieval, check):
-                if task is not None and not task.done():
-                    task.cancel()
-        return verdict, result
+    def _start_input_rail(self, text: str) -> asyncio.Future | None:
+        """The LLM input check, started in the background (None when that rail is off)."""
+        if self.parts.guardrails is None or not self.p.settings.guardrails.self_check_input:
+            return None
+        return asyncio.ensure_future(_guard("guardrails", self.bot.service_timeout_s, self._input_rail(text)))
+
+    async def _refused_input(self) -> Answer | None:
+        """Wait for the input rail's verdict: a refusal answer, or None when the question may be answered."""
+        check, self.input_check = self.input_check, None
+        if check is None:
+            return None
+        verdict = await check
+        return None if verdict.allowed else await self._refuse(verdict)
 
     async def _input_rail(self, text: str) -> Any:
         start = time.perf_counter()
@@ -249,9 +257,8 @@ class _Run:
         self.clock.lap("cache", start)
         if hit is None:
             return None
-        answer = Answer(text=hit.answer, citations=[Citation(**c) for c in hit.citations],
-                        adapter=self.route.version_id, alias=self.route.alias, cached=True)
-        return await self._recorded(answer, prompt=[], chunks=[], standalone=None)
+        return Answer(text=hit.answer, citations=[Citation(**c) for c in hit.citations],
+                      adapter=self.route.version_id, alias=self.route.alias, cached=True)
 
     async def _lookup(self, text: str) -> Any:
         cache = await self.parts.answer_cache()
@@ -266,15 +273,24 @@ class _Run:
         parts: list[str] = []
         blocked = None
         start = time.perf_counter()
-        async for piece, verdict in self._guarded_stream(prompt, text, chunks):
-            if verdict is not None and not verdict.allowed:
-                blocked = verdict
-                break
-            if piece:
-                self.clock.timings.setdefault("first_token", (time.perf_counter() - self.clock.start) * 1000)
-                parts.append(piece)
-                yield PipelineEvent(DELTA, text=piece)
+        async with aclosing(self._guarded_stream(prompt, text, chunks)) as stream:
+            async for piece, verdict in stream:
+                if verdict is not None and not verdict.allowed:
+                    blocked = verdict
+                    break
+                refusal = await self._refused_input() if piece else None
+                if refusal is not None:
+                    yield self.final(refusal)
+                    return
+                if piece:
+                    self.clock.timings.setdefault("first_token", (time.perf_counter() - self.clock.start) * 1000)
+                    parts.append(piece)
+                    yield PipelineEvent(DELTA, text=piece)
         self.clock.lap("generation", start)
+        refusal = await self._refused_input()  # an empty answer never waited for the input verdict
+        if refusal is not None:
+            yield self.final(refusal)
+            return
         body = "".join(parts).strip()
         if blocked is not None:
             self._record_refusal(blocked)
@@ -293,7 +309,7 @@ class _Run:
         """(text, verdict) pairs: the model's deltas through the streaming output rails."""
         deltas = self._model_deltas(prompt)
         rails = self.parts.guardrails
-        if rails is None or not self.p.settings.guardrails.self_check_output:
+        if rails is None:
             async for piece in deltas:
                 yield piece, None
             return
@@ -305,9 +321,7 @@ class _Run:
             except StopAsyncIteration:
                 break
             except ServiceFailure as failure:
-                if isinstance(failure.__cause__, ServiceFailure):
-                    raise failure.__cause__ from None
-                raise
+                raise _root_failure(failure) from None
             verdict = event.verdict
             if verdict is not None:
                 self.rails["output"] = _verdict_dict(verdict)
@@ -352,7 +366,7 @@ class _Run:
 
         engine = self.p.settings.engine
         record = AnswerRecord(
-            question=self.q.text, standalone_query=standalone, history=list(getattr(self, "history", [])),
+            question=self.q.text, standalone_query=standalone, history=list(self.history),
             chunk_ids=[c.chunk_id for c in chunks], chunk_hashes=[c.content_hash for c in chunks],
             prompt=prompt, answer=answer.text, adapter_version=answer.adapter, alias=answer.alias,
             sampling={"temperature": engine.temperature,
@@ -381,22 +395,24 @@ class _Run:
             log.warning("pipeline.cache_store_failed", error=_short(exc))
 
 
-def _outcome(answer: Answer) -> str:
-    if answer.error:
-        return f"error_{answer.error}"
-    if answer.refused:
-        return "refused"
-    return "cached" if answer.cached else "answered"
+def _root_failure(failure: ServiceFailure) -> ServiceFailure:
+    """The innermost service failure (a model failure surfacing through the output rails stays 'model')."""
+    found, cause = failure, failure.__cause__ or failure.__context__
+    while cause is not None:
+        if isinstance(cause, ServiceFailure):
+            found = cause
+        cause = cause.__cause__ or cause.__context__
+    return found
 
 
-def _observe(question: Question, answer: Answer) -> None:
-    """Prometheus: answers by outcome, per-stage times, time to first token."""
-    adapter = answer.adapter or "base"
-    ANSWERS.labels(source=question.source, adapter=adapter, outcome=_outcome(answer)).inc()
-    for stage, ms in answer.timings_ms.items():
-        STAGE_SECONDS.labels(stage=f"pipeline_{stage}").observe(ms / 1000)
-    if "first_token" in answer.timings_ms:
-        TTFT_SECONDS.labels(adapter=adapter).observe(answer.timings_ms["first_token"] / 1000)
+def _settle(task: asyncio.Future | None) -> None:
+    """Cancel a background check nobody waits for any more (and silence its stored exception)."""
+    if task is None:
+        return
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()
 
 
 def _verdict_dict(verdict: Any) -> dict[str, Any]:

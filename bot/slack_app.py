@@ -201,7 +201,8 @@ class RatchetSlackApp:
         original = await call(self.pipeline.parts.feedback.get, answer_id)
         question = await self._question(original.question, channel=original.channel, user=user,
                                         thread_ts=original.thread_ts, before_ts=original.ts,
-                                        bot_user_id=bot_user_id, in_thread=True)
+                                        bot_user_id=bot_user_id, in_thread=False)
+        question.history = list(original.history)  # exactly the context the first answer had
         question.alternative_of = answer_id
         await self.responder.answer(question, SlackReply(original.channel, original.thread_ts))
 

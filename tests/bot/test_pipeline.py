@@ -51,5 +51,6 @@ async def test_repeated_question_is_answered_from_the_cache(bot_settings):
     assert kinds[0] == STATUS and DELTA in kinds and kinds[-1] == FINAL
     fresh = first[-1].answer
     assert not fresh.cached and fresh.text == "".join(e.text for e in first if e.kind == DELTA).strip()
-    assert second.cached and second.text == fresh.text and second.citations == fresh.citations
+    assert second.cached and second.text == fresh.text
+    assert [c.as_dict() for c in second.citations] == [c.as_dict() for c in fresh.citations]
     assert "generation" not in second.timings_ms and second.answer_id != fresh.answer_id
