@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from html import escape
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563")
 WIDTH, HEIGHT, PAD_L, PAD_R, PAD_T, PAD_B = 720, 220, 44, 200, 12, 28
+
+
+def day_labels(days: int, today: date | None = None) -> list[date]:
+    """The last ``days`` calendar days (UTC), oldest first."""
+    end = today or datetime.now(timezone.utc).date()
+    return [end - timedelta(days=n) for n in range(days - 1, -1, -1)]
 
 
 @dataclass(frozen=True)

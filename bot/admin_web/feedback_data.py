@@ -4,36 +4,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
 
-from bot.admin_web.availability import Unavailable
-from bot.admin_web.charts import Series, line_chart
+from bot.admin_web.charts import Series, day_labels, line_chart
 from engine.registry import AdapterRegistry
 from engine.settings import Settings
+from feedback import AnswerView, FeedbackStore
 
 MAX_SERIES = 6
 
 
-def store(settings: Settings):
-    """The feedback store, or :class:`Unavailable` when the feedback package has not landed."""
-    try:
-        from feedback import FeedbackStore
-    except ImportError as exc:
-        return Unavailable("feedback", f"the feedback store is not installed ({exc})")
-    return FeedbackStore(settings)
-
-
-def day_labels(days: int, today: date | None = None) -> list[date]:
-    """The last ``days`` calendar days (UTC), oldest first."""
-    end = today or datetime.now(timezone.utc).date()
-    return [end - timedelta(days=n) for n in range(days - 1, -1, -1)]
-
-
-def thumbs_rate_chart(settings: Settings, registry: AdapterRegistry) -> str | Unavailable:
+def thumbs_rate_chart(settings: Settings, registry: AdapterRegistry) -> str:
     """SVG of the daily 👍 share of votes per adapter version; the legend names the aliases."""
-    fb = store(settings)
-    if isinstance(fb, Unavailable):
-        return fb
+    fb = FeedbackStore(settings)
     days = day_labels(settings.admin.plot_days)
     rates: dict[str, dict[str, float]] = defaultdict(dict)
     for row in fb.vote_rate_by_version(days=settings.admin.plot_days):
@@ -59,11 +41,9 @@ class FeedbackFilter:
     downvoted_only: bool = False
 
 
-def recent_answers(settings: Settings, flt: FeedbackFilter) -> list | Unavailable:
+def recent_answers(settings: Settings, flt: FeedbackFilter) -> list[AnswerView]:
     """Newest answers (``AnswerView``) matching ``flt``, each with ``extra['sources']`` = retrieved chunk ids."""
-    fb = store(settings)
-    if isinstance(fb, Unavailable):
-        return fb
+    fb = FeedbackStore(settings)
     views = fb.recent_answers(limit=settings.admin.page_rows, channel=flt.channel or None,
                               adapter_version=flt.version or None, vote="down" if flt.downvoted_only else None)
     for view in views:
@@ -73,9 +53,7 @@ def recent_answers(settings: Settings, flt: FeedbackFilter) -> list | Unavailabl
 
 def filter_choices(settings: Settings) -> dict[str, list[str]]:
     """Channels and versions seen in recent answers, for the filter drop-downs."""
-    fb = store(settings)
-    if isinstance(fb, Unavailable):
-        return {"channels": [], "versions": []}
+    fb = FeedbackStore(settings)
     summary = fb.version_summary()
     channels = {v.channel for v in fb.recent_answers(limit=500) if v.channel}
     return {"channels": sorted(channels), "versions": sorted(summary)}

@@ -9,6 +9,8 @@ import time
 import httpx
 from weaviate.classes.query import Filter
 
+from bot.admin_web.knowledge_data import knowledge_overview
+from engine.process import free_port
 from engine.rag import WeaviateStore
 from tests.admin.conftest import ADMIN_TOKEN
 
@@ -52,3 +54,10 @@ def test_stale_documents_are_flagged_and_reingest_keeps_groups(admin_settings, k
                       follow_redirects=True)
     assert "re-ingest failed" in bad.text
     client.close()
+
+
+def test_an_unreachable_weaviate_is_shown_as_not_available(make_settings) -> None:
+    settings = make_settings(rag={"weaviate_url": f"http://127.0.0.1:{free_port()}",
+                                  "weaviate_grpc_port": free_port()})
+    overview = knowledge_overview(settings)
+    assert overview.section == "knowledge" and "Weaviate cannot be read" in overview.reason
