@@ -27,6 +27,7 @@ from guardrails.normalize import strip_invisible
 from guardrails.patterns import first_match, load_patterns, neutralise
 from guardrails.refusals import save_refusal
 from guardrails.semantic import SemanticDetector, SemanticScore
+from guardrails.threads import limited_threads
 from guardrails.timing import timed
 from guardrails.verdict import OutputEvent, RailVerdict
 
@@ -46,10 +47,6 @@ class Guardrails:
         self.pool = RailsPool(settings)
         self._semantic: SemanticDetector | None = None
         self._prechecks: OrderedDict[str, tuple[RailVerdict, SemanticScore | None]] = OrderedDict()
-        if self.config.torch_threads:
-            import torch
-
-            torch.set_num_threads(self.config.torch_threads)
 
     # --- shared pieces -------------------------------------------------------------------------------
     @property
@@ -73,7 +70,8 @@ class Guardrails:
     def warm_up(self, model: str | None = None) -> None:
         """Load the embeddings model, reference vectors and (for ``model``) the NeMo rails now."""
         if self.config.semantic_detector or self.config.fact_check:
-            self.semantic.score("warm up")
+            with limited_threads(self.config.torch_threads):
+                self.semantic.score("warm up")
         if model:
             self.pool.get(model)
 
@@ -118,7 +116,7 @@ class Guardrails:
         score = None
         if g.semantic_detector:
             detector = self.semantic  # loading the model is not part of the rail's time
-            with timed(timings, "input.semantic_detector"):
+            with timed(timings, "input.semantic_detector"), limited_threads(g.torch_threads):
                 score = detector.score(text)
             if score.attack >= g.semantic_block_similarity and score.margin >= g.semantic_margin:
                 log.info("rail fired", rail="input.semantic_detector", similarity=round(score.attack, 3),
@@ -230,7 +228,7 @@ class Guardrails:
         """Flag (adds 'unverified') or refuse an answer the chunks do not support; None = not refused."""
         if not self.config.fact_check:
             return None
-        with timed(timings, "output.fact_check"):
+        with timed(timings, "output.fact_check"), limited_threads(self.config.torch_threads):
             result = support(text, [c.text for c in chunks], self.semantic.embedder,
                              self.config.fact_check_sentence_similarity)
         return self.fact_verdict(result, text, timings, flags)

@@ -70,8 +70,8 @@ class GuardrailSettings(BaseModel):
     )
     torch_threads: int | None = Field(
         default=1, ge=1,
-        description="torch threads in this process (embeddings); 1 avoids oversubscribing a CPU shared with "
-                    "vLLM (measured 34 ms vs 1,070 ms per question here); None = leave torch's default",
+        description="torch threads while the rails embed; 1 avoids oversubscribing a CPU shared with vLLM "
+                    "(measured 34 ms vs 1,070 ms per question here); None = leave torch's setting",
     )
     # --- refusal log ---------------------------------------------------------------------------------
     record_refusals: bool = True

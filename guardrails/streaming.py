@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from engine.logs import get_logger
 from guardrails.grounding import Support, sentences, unsupported_claims
+from guardrails.threads import limited_threads
 from guardrails.verdict import OutputEvent, RailVerdict
 
 if TYPE_CHECKING:
@@ -95,8 +96,9 @@ class _FactChecker:
     def _check(self, claims: list[str]) -> list[str]:
         start = time.perf_counter()
         try:
-            return unsupported_claims(claims, self.texts, self.guard.semantic.embedder,
-                                      self.guard.config.fact_check_sentence_similarity)
+            with limited_threads(self.guard.config.torch_threads):
+                return unsupported_claims(claims, self.texts, self.guard.semantic.embedder,
+                                          self.guard.config.fact_check_sentence_similarity)
         finally:
             self.busy_ms += (time.perf_counter() - start) * 1000
 
