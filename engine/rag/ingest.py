@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from weaviate.classes.data import DataObject
 from weaviate.classes.query import Filter
@@ -176,7 +177,8 @@ class Ingestor:
         columns = (TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TextColumn("chunks"),
                    TimeRemainingColumn())
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="weaviate-insert") as writer, \
-                Progress(*columns, disable=not self.show_progress or total == 0, transient=True) as bar:
+                Progress(*columns, console=Console(stderr=True), disable=not self.show_progress or total == 0,
+                         transient=True) as bar:
             task = bar.add_task("embed", total=total)
             for wave in self._waves(pending):
                 texts = [f"{p.doc.title}\n{c.heading}\n{c.text}" for p in wave for c in p.chunks]

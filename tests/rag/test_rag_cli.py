@@ -68,6 +68,7 @@ def test_bench_rag_small(cli_env: Settings) -> None:
                                       "--embed-sample", "20"])
     assert result.exit_code == 0, result.output
     lines = _json_lines(result.stdout)
+    assert len(lines) == len(result.stdout.splitlines())  # stdout is JSON lines only (progress goes to stderr)
     assert [line.get("phase") for line in lines] == ["embed_only", "ingest", "embed_only_after", "search", None]
     final = lines[-1]
     assert final["chunks"] == 40 and final["queries"] == 8
