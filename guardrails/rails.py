@@ -11,6 +11,7 @@ Output: secret/PII masking, NeMo self check output, and a fact check against the
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
@@ -81,15 +82,15 @@ class Guardrails:
         return self._precheck(question)[0]
 
     def _precheck(self, question: str) -> tuple[RailVerdict, SemanticScore | None]:
+        """The cheap rails' verdict (a copy callers may change) and similarity score, cached per question."""
         cached = self._prechecks.get(question)
-        if cached is not None:
-            self._prechecks.move_to_end(question)
-            return dataclasses.replace(cached[0], flags=list(cached[0].flags)), cached[1]
-        result = self._run_precheck(question)
-        self._prechecks[question] = result
-        if len(self._prechecks) > PRECHECK_CACHE_SIZE:
-            self._prechecks.popitem(last=False)
-        return result
+        if cached is None:
+            cached = self._prechecks[question] = self._run_precheck(question)
+            if len(self._prechecks) > PRECHECK_CACHE_SIZE:
+                self._prechecks.popitem(last=False)
+        self._prechecks.move_to_end(question)
+        verdict, score = cached
+        return dataclasses.replace(verdict, flags=list(verdict.flags), timings_ms=dict(verdict.timings_ms)), score
 
     def _run_precheck(self, question: str) -> tuple[RailVerdict, SemanticScore | None]:
         timings: dict[str, float] = {}
@@ -134,9 +135,9 @@ class Guardrails:
 
         try:
             with timed(verdict.timings_ms, "input.self_check"):
-                result = await self.pool.get(model).check_async(
+                result = await asyncio.wait_for(self.pool.get(model).check_async(
                     [{"role": "user", "content": verdict.text}], rail_types=[RailType.INPUT]
-                )
+                ), self.config.self_check_timeout_s)
         except Exception as exc:  # noqa: BLE001 - an unavailable self-check must not lose the question
             log.warning("input self-check unavailable; cheap rails only", error=repr(exc)[:300])
             verdict.flags.append("self_check_unavailable")
@@ -204,10 +205,10 @@ class Guardrails:
 
         try:
             with timed(timings, "output.self_check"):
-                result = await self.pool.get(model).check_async(
+                result = await asyncio.wait_for(self.pool.get(model).check_async(
                     [{"role": "user", "content": question}, {"role": "assistant", "content": text}],
                     rail_types=[RailType.OUTPUT],
-                )
+                ), self.config.self_check_timeout_s)
         except Exception as exc:  # noqa: BLE001 - masking and fact check still apply
             log.warning("output self-check unavailable", error=repr(exc)[:300])
             flags.append("self_check_unavailable")

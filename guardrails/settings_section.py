@@ -40,6 +40,9 @@ class GuardrailSettings(BaseModel):
         description="a self-check 'block' refuses on its own; off: it needs corroboration (semantic_suspicion)",
     )
     self_check_max_tokens: int = Field(default=2, ge=1, le=16)
+    self_check_timeout_s: float = Field(
+        default=5.0, gt=0, description="a self-check slower than this is skipped (flag self_check_unavailable)"
+    )
     mask_secrets: bool = True
     # --- retrieval rails -----------------------------------------------------------------------------
     chunk_injection: Literal["drop", "neutralise", "off"] = Field(
@@ -63,8 +66,8 @@ class GuardrailSettings(BaseModel):
     )
     mask_output: bool = True
     # --- streaming -----------------------------------------------------------------------------------
-    stream_chunk_size: int = Field(default=24, ge=1, description="deltas per checked streaming chunk")
-    stream_context_size: int = Field(default=6, ge=0, description="deltas carried over as context")
+    stream_chunk_size: int = Field(default=32, ge=1, description="deltas per checked streaming chunk")
+    stream_context_size: int = Field(default=4, ge=0, description="deltas carried over as context")
     stream_first: bool = Field(
         default=False, description="show a chunk before its check finishes (faster, may show then retract)"
     )

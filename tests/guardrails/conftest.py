@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -34,12 +35,14 @@ class RecordingOpenAI:
     def __init__(self) -> None:
         self.requests: list[dict] = []
         self.reply = "No"
+        self.delay_s = 0.0
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
 
     async def chat(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.requests.append(body)
+        await asyncio.sleep(self.delay_s)
         return web.json_response({
             "id": "x", "object": "chat.completion", "created": 0, "model": body.get("model"),
             "choices": [{"index": 0, "finish_reason": "stop",

@@ -98,3 +98,20 @@ async def test_unreachable_model_keeps_the_question(make_settings) -> None:
     verdict = await guard.check_input("How do I book a room?", model="m")
     assert verdict.allowed and "self_check_unavailable" in verdict.flags
     assert verdict.text == "How do I book a room?"
+
+
+def test_precheck_results_are_cached_but_independent(guard) -> None:
+    first = guard.precheck_input("password: hunter2hunter2 fails on login")
+    first.flags.append("changed")
+    first.timings_ms["x"] = 1.0
+    second = guard.precheck_input("password: hunter2hunter2 fails on login")
+    assert second.flags == ["secrets_masked"] and "x" not in second.timings_ms
+
+
+async def test_a_slow_self_check_is_skipped_not_waited_for(make_settings, recording_openai) -> None:
+    recording_openai.delay_s = 3.0
+    guard = Guardrails(make_settings(engine={"vllm_url": recording_openai.url},
+                                     guardrails={"self_check_timeout_s": 0.5}))
+    verdict = await guard.check_input("Where is the travel policy?", model="m")
+    assert verdict.allowed and "self_check_unavailable" in verdict.flags
+    assert verdict.timings_ms["input.self_check"] < 2000
