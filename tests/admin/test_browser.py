@@ -39,7 +39,8 @@ async def test_sign_in_promote_and_roll_back_in_chromium(admin_settings, admin_u
                                                          kb_collection, browser_page) -> None:
     page = browser_page
     registry = AdapterRegistry(admin_settings)
-    v1, v2 = (registry.register(path) for path in admin_adapters)
+    v1 = registry.register(admin_adapters[0])
+    v2 = registry.register(admin_adapters[1], parent_version=v1.id, dataset_snapshot_id="snap-7")
     registry.set_gate_report(v2.id, {"passed": False, "reward_accuracy": 0.41})
     record_votes(admin_settings, None, ups=3, downs=1, channel="C-general")
     record_votes(admin_settings, v1.id, ups=1, downs=2, channel="C-help")
@@ -57,6 +58,11 @@ async def test_sign_in_promote_and_roll_back_in_chromium(admin_settings, admin_u
     await page.wait_for_selector("#versions")
     for v in (v1, v2):
         assert await page.locator(f"tr[data-version='{v.id}'] .status").inner_text() == "candidate"
+    v2_row = page.locator(f"tr[data-version='{v2.id}']")
+    assert f"{v2.id} ← {v1.id}" in await v2_row.locator(".lineage").inner_text()
+    assert "snap-7" in await v2_row.inner_text()
+    await v2_row.locator(".gate summary").click()
+    assert "reward_accuracy" in await v2_row.locator(".gate pre").inner_text()
     assert await page.locator("#rate svg circle").count() == 2, "today's 👍 rate: one point per version"
     legend = await page.locator("#rate svg .legend").all_text_contents()
     assert legend == ["base (production)", v1.id]
