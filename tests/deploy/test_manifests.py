@@ -125,6 +125,7 @@ def test_ratchet_pods_share_adapters_config_and_replica_urls(rendered) -> None:
                                         {"secretRef": {"name": "ratchet-secrets"}}]
         mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
         assert mounts["adapters"] == "/data/adapters" and mounts["config"] == "/etc/ratchet"
+        assert mounts["models"] == "/data/models", "promotion and training read the base model's config"
     assert find(docs, "StatefulSet", "postgres")["spec"]["volumeClaimTemplates"]
 
 
@@ -150,6 +151,8 @@ def test_the_shared_settings_load_as_the_pods_see_them(rendered, monkeypatch) ->
     settings = Settings()
     assert settings.engine.vllm_url.startswith("http://vllm.") and settings.log_json
     assert len(settings.engine.replica_urls) == 2 and settings.engine.replica_urls[0].startswith("http://vllm-0.")
+    assert not settings.engine.base_adapter, "the GPU vLLM serves no zero-LoRA stand-in"
+    assert str(settings.model_dir) == config_map(docs, "vllm-config")["MODEL"], "trainer and vLLM see one model"
     assert settings.rag.weaviate_url.startswith("http://weaviate-api.")
 
 
