@@ -28,7 +28,7 @@ OUTPUT_FLOW = "self check output"
 
 def nemo_config_dict(settings: Settings, model: str) -> dict[str, Any]:
     """The NeMo config (as a dict) for ``model``: packaged files plus models, flows and streaming."""
-    nemo_dir = _config_dir(settings) / "nemo"
+    nemo_dir = config_dir(settings) / "nemo"
     data: dict[str, Any] = {}
     for name in ("config.yml", "prompts.yml"):
         path = nemo_dir / name
@@ -69,7 +69,8 @@ def nemo_config_dict(settings: Settings, model: str) -> dict[str, Any]:
     return data
 
 
-def _config_dir(settings: Settings) -> Path:
+def config_dir(settings: Settings) -> Path:
+    """The guardrails config directory in force (``guardrails.config_dir`` or the packaged one)."""
     return Path(settings.guardrails.config_dir or Path(__file__).with_name("config"))
 
 

@@ -15,7 +15,6 @@ import asyncio
 import dataclasses
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
 from typing import TypeVar
 
 from engine.logs import get_logger
@@ -23,7 +22,7 @@ from engine.metrics import REFUSALS
 from engine.settings import Settings
 from guardrails.grounding import Support, support
 from guardrails.masking import mask_text
-from guardrails.nemo_app import RailsPool
+from guardrails.nemo_app import RailsPool, config_dir
 from guardrails.normalize import strip_invisible
 from guardrails.patterns import first_match, load_patterns, neutralise
 from guardrails.refusals import save_refusal
@@ -43,7 +42,7 @@ class Guardrails:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.config = settings.guardrails
-        self.config_dir = Path(self.config.config_dir or Path(__file__).with_name("config"))
+        self.config_dir = config_dir(settings)
         self.patterns = load_patterns(self.config_dir)
         self.pool = RailsPool(settings)
         self._semantic: SemanticDetector | None = None
