@@ -14,6 +14,7 @@ from bot.cli_common import console, friendly_errors, print_json, run, settings
 from bot.components import call
 from bot.pipeline import Pipeline
 from bot.slack_blocks import citation_line
+from engine.metrics import serve_metrics
 from engine.settings import Settings
 
 CHAT_HELP = "Ask a question. `+` / `-` rate the last answer, `/quit` (or Ctrl-D) leaves."
@@ -150,6 +151,8 @@ def bot() -> None:
         console.print(f"[bold red]error:[/] set {', '.join(missing)} to connect to Slack "
                       "(or try `ratchet chat` without Slack)")
         raise typer.Exit(1)
+    if s.admin.bot_metrics_port:
+        serve_metrics(s.admin.bot_metrics_port)
     console.print(f"Ratchet is connecting to Slack ({s.bot.mode} mode); Ctrl-C stops it.")
     try:
         run(RatchetSlackApp(s).run())

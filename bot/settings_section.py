@@ -55,3 +55,6 @@ class AdminSettings(BaseModel):
     metrics_public: bool = Field(default=True, description="serve /metrics without sign-in (Prometheus)")
     page_rows: int = Field(default=50, ge=1, le=1000, description="rows per table on the admin page")
     plot_days: int = Field(default=14, ge=1, le=365, description="days shown in the admin page's plots")
+    bot_metrics_port: int | None = Field(
+        default=None, description="`ratchet bot` also serves its own /metrics on this port (unset = off)"
+    )

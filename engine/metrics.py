@@ -7,7 +7,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from engine.logs import get_logger
+
+log = get_logger(__name__)
 
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -57,3 +61,13 @@ def stage_timer(stage: str) -> Iterator[None]:
         yield
     finally:
         STAGE_SECONDS.labels(stage=stage).observe(time.perf_counter() - start)
+
+
+def serve_metrics(port: int, host: str = "0.0.0.0") -> bool:
+    """Serve this process's metrics on ``host:port`` in a background thread; False (logged) if the port is taken."""
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        log.warning("metrics.port_unavailable", port=port, error=str(exc))
+        return False
+    return True

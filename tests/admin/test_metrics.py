@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 from prometheus_client import REGISTRY
 
-from engine.metrics import observe_answer, stage_timer
+from engine.metrics import observe_answer, serve_metrics, stage_timer
+from engine.process import free_port
 from engine.registry_models import utcnow
 from feedback import AnswerRecord, FeedbackStore
 from feedback.jobs import _finish
@@ -58,3 +59,11 @@ def test_stage_timer_observes_even_when_the_block_fails() -> None:
     except TimeoutError:
         pass
     assert sample("ratchet_stage_seconds_count", stage="slack.update") == before + 1
+
+
+def test_a_bot_process_serves_its_own_metrics_and_survives_a_taken_port() -> None:
+    port = free_port()
+    assert serve_metrics(port, host="127.0.0.1")
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    assert "# TYPE ratchet_queue_depth gauge" in text and "ratchet_answers_total" in text
+    assert serve_metrics(port, host="127.0.0.1") is False, "a taken port is logged, not fatal"

@@ -114,6 +114,8 @@ def test_ratchet_pods_share_adapters_config_and_replica_urls(rendered) -> None:
     assert find(docs, "PersistentVolumeClaim", "ratchet-adapters")["spec"]["accessModes"] == ["ReadWriteMany"]
     bot = find(docs, "Deployment", "ratchet-bot")
     assert bot["spec"]["replicas"] >= 2
+    port = env_of(pod_spec(bot)["containers"][0])["RATCHET_ADMIN__BOT_METRICS_PORT"]
+    assert bot["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == port
     trainer = find(docs, "CronJob", "ratchet-trainer")
     assert trainer["spec"]["concurrencyPolicy"] == "Forbid"
     assert "nvidia.com/gpu" in pod_spec(trainer)["containers"][0]["resources"]["limits"]
