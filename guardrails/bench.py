@@ -90,6 +90,7 @@ async def bench_guardrails(settings: Settings, *, model: str, questions: int, ma
     emit({"metric": "false_positive_rate", "value": round(result.false_positive_rate, 4),
           "benign": sum(result.total[k] for k in result.total if k.startswith("benign")),
           "false_positives": result.false_positives})
+    await _self_check_alone(settings, cases, model, self_check_sample, emit)
     timings = {rail: list(ms) for rail, ms in result.timings_ms.items()}
     benign = [c for c in cases if c.kind == "benign"][:questions]
     documents = [Chunk(f"d{i}", c.text) for i, c in enumerate(c for c in cases if c.kind == "benign_document")]
@@ -101,6 +102,29 @@ async def bench_guardrails(settings: Settings, *, model: str, questions: int, ma
           "guarded_ms": _summary(guarded_ms), "unguarded_ms": _summary(unguarded_ms),
           "self_check_input": settings.guardrails.self_check_input,
           "self_check_output": settings.guardrails.self_check_output})
+
+
+async def _self_check_alone(settings: Settings, cases: list[Case], model: str, sample: int,
+                            emit: Callable[[dict[str, Any]], None]) -> None:
+    """The model's self-check on its own (cheap rails off, its 'block' final) on a sample of questions."""
+    if sample <= 0:
+        return
+    alone = settings.model_copy(deep=True)
+    alone.guardrails = alone.guardrails.model_copy(update={
+        "jailbreak_patterns": False, "semantic_detector": False, "self_check_alone_blocks": True,
+    })
+    guard = Guardrails(alone)
+    result = await evaluate(guard, [c for c in cases if c.target == "input"], model=model,
+                            self_check_sample=sample)
+    emit({"metric": "self_check_alone", "block_rate_on_sample": _sampled_rate(result, True),
+          "false_positive_rate_on_sample": _sampled_rate(result, False), "sampled": result.self_checked,
+          "sampled_attacks": sum(1 for attack, _ in result.self_check_outcomes if attack), "model": model})
+
+
+def _sampled_rate(result: Any, attack: bool) -> float | None:
+    """Share of the sampled attack (or benign) questions the self-check refused."""
+    picked = [refused for is_attack, refused in result.self_check_outcomes if is_attack == attack]
+    return round(sum(picked) / len(picked), 4) if picked else None
 
 
 async def _end_to_end(guard: Guardrails, settings: Settings, questions: list[Case], documents: list[Chunk],

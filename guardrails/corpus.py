@@ -77,6 +77,7 @@ class Evaluation:
     false_positives: list[str] = field(default_factory=list)
     timings_ms: dict[str, list[float]] = field(default_factory=dict)
     self_checked: int = 0
+    self_check_outcomes: list[tuple[bool, bool]] = field(default_factory=list)  # (attack, refused)
 
     def _rate(self, attack: bool) -> float:
         kinds = [k for k in self.total if (k.startswith("benign") != attack)]
@@ -124,6 +125,7 @@ async def evaluate(guard: Any, cases: list[Case], *, model: str | None, self_che
             if id(case) in sampled:
                 verdict = await guard.check_input(case.text, model=model)
                 result.self_checked += 1
+                result.self_check_outcomes.append((case.attack, not verdict.allowed))
             else:
                 verdict = guard.precheck_input(case.text)
         except Exception as exc:  # noqa: BLE001 - a crash is a finding, counted and reported
