@@ -78,7 +78,3 @@ async def thread_history(client: AsyncWebClient, *, channel: str, thread_ts: str
             turns.append({"role": "assistant" if from_bot else "user", "content": text})
     return turns[-limit:]
 
-
-def event_payload_text(event: dict[str, Any]) -> str:
-    """The raw text of a message-like event."""
-    return event.get("text") or ""
