@@ -21,6 +21,16 @@ def _add_request_id(_logger, _name, event_dict):
     return event_dict
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time of writing (test runners swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "INFO", json_logs: bool = False) -> None:
     """Configure structlog and the stdlib root logger once per process."""
     renderer = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=False)
@@ -31,7 +41,7 @@ def configure_logging(level: str = "INFO", json_logs: bool = False) -> None:
         structlog.processors.TimeStamper(fmt="iso"),
     ]
     # stdlib loggers (uvicorn, libraries) go through the same processors: one format, request ids included
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_CurrentStderr())
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(processor=renderer, foreign_pre_chain=shared))
     logging.basicConfig(level=level.upper(), handlers=[handler])
     for noisy in ("httpx", "httpcore"):
@@ -39,7 +49,7 @@ def configure_logging(level: str = "INFO", json_logs: bool = False) -> None:
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
         cache_logger_on_first_use=False,
     )
 
