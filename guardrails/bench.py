@@ -1,8 +1,9 @@
 """`ratchet bench guardrails`: block / false-positive rates on the corpus, per-rail overhead, and the
 end-to-end time of a guarded answer over an unguarded one (same questions, same prompt, real vLLM).
 
-Guarded = input rails (cheap + NeMo self-check, in parallel with the chunk rails, as the pipeline runs
-them next to retrieval) + generation streamed through the streaming output rails + fact check.
+Guarded = as the bot pipeline runs it: the cheap input rails, then generation starts while the NeMo
+input self-check runs (nothing is shown before its verdict), streamed through the streaming output rails
+(NeMo self check output per chunk, masking) and the fact check.
 Unguarded = the same generation streamed straight from vLLM. Retrieval itself is left out of both.
 """
 
@@ -12,6 +13,7 @@ import asyncio
 import statistics
 import time
 from collections.abc import Callable
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -47,20 +49,36 @@ async def _unguarded(client: LLMClient, messages: list[dict[str, str]], model: s
 
 async def _guarded(guard: Guardrails, client: LLMClient, question: str, chunks: list[Chunk], model: str,
                    max_tokens: int, timings: dict[str, list[float]]) -> str:
-    verdict, (kept, _) = await asyncio.gather(
-        guard.check_input(question, model=model), asyncio.to_thread(guard.check_chunks, chunks)
-    )
-    if not verdict.allowed:
-        return verdict.message or ""
-    messages = _messages(verdict.text, kept)
+    """As the pipeline runs it: cheap rails, then generation starts while the NeMo input check runs;
+    nothing is shown before that check's verdict."""
+    pre = guard.precheck_input(question)
+    if not pre.allowed:
+        return pre.message or ""
+    check = asyncio.ensure_future(guard.check_input(question, model=model))
+    kept, _ = guard.check_chunks(chunks)
+    refused: list[str] = []
+
+    async def gated():
+        verdict = None
+        async with aclosing(_answer(client, _messages(pre.text, kept), model, max_tokens)) as stream:
+            async for piece in stream:
+                if verdict is None:
+                    verdict = await check
+                    if not verdict.allowed:
+                        refused.append(verdict.message or "")
+                        return
+                yield piece
+
     text = ""
-    async for event in guard.stream_output(_answer(client, messages, model, max_tokens), question=verdict.text,
-                                           chunks=kept, model=model):
-        text += event.text
-        if event.verdict is not None:
-            for rail, ms in {**verdict.timings_ms, **event.verdict.timings_ms}.items():
-                timings.setdefault(rail, []).append(ms)
-    return text
+    try:
+        async for event in guard.stream_output(gated(), question=pre.text, chunks=kept, model=model):
+            text += event.text
+            if event.verdict is not None:
+                for rail, ms in {**(await check).timings_ms, **event.verdict.timings_ms}.items():
+                    timings.setdefault(rail, []).append(ms)
+    finally:
+        check.cancel()
+    return refused[0] if refused else text
 
 
 def _messages(question: str, chunks: list[Chunk]) -> list[dict[str, str]]:
@@ -80,7 +98,7 @@ async def bench_guardrails(settings: Settings, *, model: str, questions: int, ma
                            emit: Callable[[dict[str, Any]], None]) -> None:
     """Run the benchmark and ``emit`` one JSON-able dict per result line."""
     guard = Guardrails(settings)
-    guard.warm_up(model)
+    await guard.prepare(model)
     cases = load_corpus(corpus_dir)
     result = await evaluate(guard, cases, model=model, self_check_sample=self_check_sample)
     attacks = sum(result.total[k] for k in result.total if not k.startswith("benign"))

@@ -75,6 +75,13 @@ class Guardrails:
         if model:
             self.pool.get(model)
 
+    async def prepare(self, model: str) -> None:
+        """Warm up everything, including NeMo's lazy first-call set-up (~30 s on a busy CPU otherwise),
+        with one input self-check of ``model``; failures are logged, not raised."""
+        self.warm_up(model)
+        if self.config.enabled and self.config.self_check_input:
+            await self.check_input("warm up", model=model)
+
     # --- input ---------------------------------------------------------------------------------------
     def precheck_input(self, question: str) -> RailVerdict:
         """Cheap, local input rails: size limit, secret masking, jailbreak patterns, similarity detector."""
@@ -133,7 +140,7 @@ class Guardrails:
         from nemoguardrails.rails.llm.options import RailStatus, RailType
 
         try:
-            with timed(verdict.timings_ms, "input.self_check"):
+            with timed(verdict.timings_ms, "input.self_check"), limited_threads(self.config.torch_threads):
                 result = await asyncio.wait_for(self.pool.get(model).check_async(
                     [{"role": "user", "content": verdict.text}], rail_types=[RailType.INPUT]
                 ), self.config.self_check_timeout_s)
@@ -203,7 +210,7 @@ class Guardrails:
         from nemoguardrails.rails.llm.options import RailStatus, RailType
 
         try:
-            with timed(timings, "output.self_check"):
+            with timed(timings, "output.self_check"), limited_threads(self.config.torch_threads):
                 result = await asyncio.wait_for(self.pool.get(model).check_async(
                     [{"role": "user", "content": question}, {"role": "assistant", "content": text}],
                     rail_types=[RailType.OUTPUT],

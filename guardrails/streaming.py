@@ -125,6 +125,13 @@ def _blocked_flow(piece: str) -> str | None:
 async def guarded_stream(guard: "Guardrails", deltas: AsyncIterator[str], *, question: str,
                          chunks: Sequence, model: str) -> AsyncIterator[OutputEvent]:
     """Yield checked :class:`OutputEvent` pieces, then a final event with the whole answer's verdict."""
+    with limited_threads(guard.config.torch_threads):  # NeMo embeds on first use, like the fact check
+        async for event in _stream(guard, deltas, question=question, chunks=chunks, model=model):
+            yield event
+
+
+async def _stream(guard: "Guardrails", deltas: AsyncIterator[str], *, question: str,
+                  chunks: Sequence, model: str) -> AsyncIterator[OutputEvent]:
     timings: dict[str, float] = {}
     flags: list[str] = []
     masker = _Masker(guard, timings, flags)
@@ -134,6 +141,7 @@ async def guarded_stream(guard: "Guardrails", deltas: AsyncIterator[str], *, que
         out = masker.flush() if flush else masker.feed(text)
         facts.add(out)
         return out
+
     source = aiter(deltas)
     consumed: list[str] = []
     fed = 0
