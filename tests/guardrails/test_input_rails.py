@@ -115,3 +115,9 @@ async def test_a_slow_self_check_is_skipped_not_waited_for(make_settings, record
     verdict = await guard.check_input("Where is the travel policy?", model="m")
     assert verdict.allowed and "self_check_unavailable" in verdict.flags
     assert verdict.timings_ms["input.self_check"] < 2000
+
+
+async def test_prepare_runs_one_self_check_to_warm_nemo(make_settings, recording_openai) -> None:
+    guard = Guardrails(make_settings(engine={"vllm_url": recording_openai.url}))
+    await guard.prepare("adapter-y")
+    assert [r["model"] for r in recording_openai.requests] == ["adapter-y"]
