@@ -66,7 +66,9 @@ class Components:
         await asyncio.to_thread(retriever.embedder.embed_one, "warm up")
         await self.answer_cache()
         if self.guardrails is not None:
-            await asyncio.to_thread(self.guardrails.precheck_input, "warm up")
+            models = {self.registry.model_name(vid) for vid, _ in self.registry.aliases().values()}
+            for model in sorted(models):
+                await self.guardrails.prepare(model)
 
     async def aclose(self) -> None:
         """Close network clients."""
