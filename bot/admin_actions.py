@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.llm_client import LLMClient
 from engine.registry import BASE, AdapterRegistry, RegistryError
+from feedback.gate_policy import gate_refusal
 
 
 class AdminError(RegistryError):
@@ -95,13 +96,13 @@ class AdminActions:
         if version == BASE:
             return
         try:
-            passed = _gate_passed(self.registry.get(version).gate_report)
+            why = gate_refusal(self.registry.get(version).gate_report)
         except RegistryError as exc:
             self.deny(actor, action, str(exc))
             raise
-        if passed is False and not force:
-            self.deny(actor, action, f"{version} failed its evaluation gate")
-            raise AdminError(f"{version} failed its evaluation gate; repeat with force to {action} it anyway")
+        if why is not None and not force:
+            self.deny(actor, action, f"{version}: {why}")
+            raise AdminError(f"{version} cannot be served: {why}; repeat with force to {action} it anyway")
 
     async def _audited(self, actor: str, action: str, target: str, work: Any) -> Any:
         """Run a registry call; a refusal is logged as a failed attempt and re-raised."""

@@ -15,7 +15,7 @@ from rich.console import Console
 from engine.logs import configure_logging
 from engine.settings import Settings, get_settings
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
 

@@ -106,9 +106,15 @@ def _with_registry(op):
 
 @adapters_app.command("promote")
 @friendly_errors
-def adapters_promote(version: str, actor: str = typer.Option("cli")) -> None:
-    """Load VERSION into vLLM, verify it answers, then point `production` at it."""
-    previous = _with_registry(lambda reg, c: reg.promote(version, c, actor=actor))
+def adapters_promote(
+    version: str,
+    actor: str = typer.Option("cli"),
+    force: bool = typer.Option(False, "--force", help="promote although the gate failed or never ran (logged)"),
+) -> None:
+    """Load VERSION into vLLM, verify it answers, then point `production` at it (its gate must have passed)."""
+    from feedback.gate import promote_candidate
+
+    previous = run(promote_candidate(settings(), version, actor, force))
     console.print(f"production → {version} (was {previous or 'base'})")
 
 

@@ -93,17 +93,6 @@ def purge() -> None:
     console.print(f"deleted {FeedbackStore(settings()).purge_expired()} expired answers")
 
 
-@feedback_app.command("promote")
-@_errors
-def promote(version: str, actor: str = typer.Option("cli"),
-            force: bool = typer.Option(False, "--force", help="promote although the gate failed (admins, logged)")) -> None:
-    """Promote a candidate to production if it passed the evaluation gate."""
-    from feedback.gate import promote_candidate
-
-    previous = run(promote_candidate(settings(), version, actor, force))
-    console.print(f"production → {version} (was {previous or 'base'})")
-
-
 @feedback_app.command("gate")
 @_errors
 def gate(version: str) -> None:

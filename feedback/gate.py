@@ -20,6 +20,7 @@ from engine.llm_client import LLMClient, LLMError
 from engine.logs import get_logger
 from engine.registry import AdapterRegistry, RegistryError
 from engine.registry_models import CANDIDATE
+from feedback.gate_policy import gate_refusal
 from feedback.heldout_eval import heldout_metrics
 from feedback.notify import notify_admins
 
@@ -183,11 +184,8 @@ async def promote_candidate(settings: Settings, version: str, actor: str, force:
     Returns the version production pointed at before. Raises :class:`GateRefused` when refused.
     """
     registry = registry or AdapterRegistry(settings)
-    report = registry.get(version).gate_report
-    passed = bool(report and report.get("passed"))
-    if not passed:
-        why = "it has no gate report" if not report else "it failed the gate: " + ", ".join(
-            c["name"] for c in report["checks"] if not c["passed"])
+    why = gate_refusal(registry.get(version).gate_report)
+    if why is not None:
         if not force:
             registry.audit(actor, "promote.refused", version, allowed=False, reason=why)
             raise GateRefused(f"{version} cannot be promoted: {why}. An admin may pass --force.")
@@ -213,6 +211,6 @@ async def after_gate(settings: Settings, report: GateReport, client: LLMClient,
     if report.passed and percent > 0 and registry.get(report.version).status == CANDIDATE:
         await registry.set_canary(report.version, percent, client, actor="gate")
         note = f"\nIt now serves {percent:g}% of threads as canary."
-    action = (f"Promote with `ratchet feedback promote {report.version}`." if report.passed
+    action = (f"Promote with `ratchet adapters promote {report.version}`." if report.passed
               else "It cannot be promoted without --force.")
     notify_admins(settings, f"New adapter candidate {report.version} is ready.\n{report.summary()}{note}\n{action}")

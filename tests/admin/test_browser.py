@@ -41,6 +41,7 @@ async def test_sign_in_promote_and_roll_back_in_chromium(admin_settings, admin_u
     registry = AdapterRegistry(admin_settings)
     v1 = registry.register(admin_adapters[0])
     v2 = registry.register(admin_adapters[1], parent_version=v1.id, dataset_snapshot_id="snap-7")
+    registry.set_gate_report(v1.id, {"passed": True, "checks": []})
     registry.set_gate_report(v2.id, {"passed": False, "reward_accuracy": 0.41})
     record_votes(admin_settings, None, ups=3, downs=1, channel="C-general")
     record_votes(admin_settings, v1.id, ups=1, downs=2, channel="C-help")

@@ -91,7 +91,9 @@ def test_cli_status_and_adapter_commands(vllm_url: str, model_dir: Path, tmp_pat
     bad = _ratchet(["adapters", "promote", "ratchet-v7"], env, tmp_path)
     assert bad.returncode == 1 and "unknown adapter version 'ratchet-v7'" in bad.stderr
     assert "Traceback" not in bad.stderr
-    ok = _ratchet(["adapters", "promote", "ratchet-v1"], env, tmp_path)
+    gated = _ratchet(["adapters", "promote", "ratchet-v1"], env, tmp_path)
+    assert gated.returncode == 1 and "no gate report" in gated.stderr  # never evaluated: needs --force
+    ok = _ratchet(["adapters", "promote", "ratchet-v1", "--force"], env, tmp_path)
     assert ok.returncode == 0, ok.stderr
     listing = _ratchet(["adapters", "list", "--json"], env, tmp_path).stdout.splitlines()
     assert json.loads(listing[-1])["aliases"]["production"]["version"] == "ratchet-v1"
