@@ -49,6 +49,11 @@ class PendingDocument:
     status: str  # added | updated
 
 
+def embedding_text(title: str, chunk: Chunk) -> str:
+    """The text embedded for a chunk: document title, heading path and chunk text."""
+    return f"{title}\n{chunk.heading}\n{chunk.text}"
+
+
 def document_id_for(source: str) -> str:
     """The stable id of the document at ``source`` (same across versions)."""
     return str(uuid.uuid5(DOCUMENT_NAMESPACE, source))
@@ -181,7 +186,7 @@ class Ingestor:
                          transient=True) as bar:
             task = bar.add_task("embed", total=total)
             for wave in self._waves(pending):
-                texts = [f"{p.doc.title}\n{c.heading}\n{c.text}" for p in wave for c in p.chunks]
+                texts = [embedding_text(p.doc.title, c) for p in wave for c in p.chunks]
                 vectors = embedder.embed(texts, on_batch=lambda n: bar.advance(task, n))
                 futures.append(writer.submit(self._write_wave, wave, vectors))
             for future in futures:

@@ -69,9 +69,12 @@ def test_bench_rag_small(cli_env: Settings) -> None:
     assert result.exit_code == 0, result.output
     lines = _json_lines(result.stdout)
     assert len(lines) == len(result.stdout.splitlines())  # stdout is JSON lines only (progress goes to stderr)
-    assert [line.get("phase") for line in lines] == ["embed_only", "ingest", "embed_only_after", "search", None]
+    assert [line.get("phase") for line in lines] == ["embed_only", "filler", "ingest", "embed_only_after", "search",
+                                                     None]
     final = lines[-1]
-    assert final["chunks"] == 40 and final["queries"] == 8
+    assert final["chunks"] == 40 and final["real_chunks"] == 20 and final["filler_chunks"] == 20
+    assert final["queries"] == 8 and "composed" in final["filler"]
+    assert lines[1]["cosine_to_real"] > 0.5  # the filler's composed vectors resemble real embeddings
     for key in ("ingest_chunks_s", "embed_only_chunks_s", "ingest_ratio", "search_p50_ms", "search_p95_ms"):
         assert final[key] > 0
     assert final["recall_at_5"] >= 0.75
