@@ -69,7 +69,9 @@ class GuardrailSettings(BaseModel):
     stream_chunk_size: int = Field(default=32, ge=1, description="deltas per checked streaming chunk")
     stream_context_size: int = Field(default=4, ge=0, description="deltas carried over as context")
     stream_first: bool = Field(
-        default=False, description="show a chunk before its check finishes (faster, may show then retract)"
+        default=True,
+        description="show a chunk while its check runs (a blocked answer is then retracted as a whole); "
+                    "false: show a chunk only after its check passed (first text ~ one check later)",
     )
     torch_threads: int | None = Field(
         default=1, ge=1,

@@ -2,7 +2,7 @@
 
 The deltas go through NeMo Guardrails' streaming output rails (``LLMRails.stream_async(generator=...)``),
 which buffer ``stream_chunk_size`` deltas (plus ``stream_context_size`` of context) and run
-``self check output`` on each buffer. With ``stream_first: false`` (the default) a chunk is released only
+``self check output`` on each buffer. With ``stream_first: false`` a chunk is released only
 after its check passed; secrets/PII are masked on the way out, holding text back to the next sentence
 boundary so a secret split across deltas is still masked whole.
 
