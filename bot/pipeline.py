@@ -334,7 +334,7 @@ class _Run:
         engine = self.p.settings.engine
         stream = self.parts.llm.stream_chat(
             prompt, model=self.route.model, max_tokens=self.bot.answer_max_tokens or engine.default_max_tokens,
-            temperature=engine.temperature,
+            temperature=engine.temperature, repetition_penalty=engine.repetition_penalty,
         )
         timeout = self.bot.service_timeout_s
         try:
@@ -369,7 +369,7 @@ class _Run:
             question=self.q.text, standalone_query=standalone, history=list(self.history),
             chunk_ids=[c.chunk_id for c in chunks], chunk_hashes=[c.content_hash for c in chunks],
             prompt=prompt, answer=answer.text, adapter_version=answer.adapter, alias=answer.alias,
-            sampling={"temperature": engine.temperature,
+            sampling={"temperature": engine.temperature, "repetition_penalty": engine.repetition_penalty,
                       "max_tokens": self.bot.answer_max_tokens or engine.default_max_tokens,
                       "cached": answer.cached},
             guardrails=self.rails, timings_ms=dict(self.clock.timings), source=self.q.source,

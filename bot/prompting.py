@@ -36,11 +36,18 @@ class Citation:
                 "chunk_id": self.chunk_id, "score": round(float(self.score), 4)}
 
 
+def location(title: str | None, heading: str | None) -> str:
+    """'Title > Heading path' for a citation, without repeating a title the heading path starts with."""
+    if title and heading and (heading == title or heading.startswith(f"{title} > ")):
+        return heading
+    return " > ".join(p for p in (title, heading) if p)
+
+
 def format_sources(chunks: Sequence[Any]) -> str:
     """The numbered source block put in front of the question."""
     parts = []
     for number, chunk in enumerate(chunks, start=1):
-        where = " > ".join(p for p in (chunk.title, chunk.heading) if p)
+        where = location(chunk.title, chunk.heading)
         parts.append(f"[{number}] {where}\n{chunk.text.strip()}")
     return "\n\n".join(parts)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.answers import Answer
-from bot.prompting import Citation
+from bot.prompting import Citation, location
 
 VOTE_UP = "ratchet_vote_up"
 VOTE_DOWN = "ratchet_vote_down"
@@ -20,7 +20,7 @@ def streaming_text(text: str) -> str:
 
 def citation_line(number: int, c: Citation) -> str:
     """One source, linked when it is a URL."""
-    label = " > ".join(p for p in (c.title, c.heading) if p) or c.source
+    label = location(c.title, c.heading) or c.source
     source = f"<{c.source}|{label}>" if c.source.startswith(("http://", "https://")) else f"{label} (`{c.source}`)"
     return f"[{number}] {source}"
 

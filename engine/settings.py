@@ -67,6 +67,9 @@ class EngineSettings(BaseModel):
     canary_percent: float = Field(default=0.0, ge=0.0, le=100.0)
     default_max_tokens: int = 256
     temperature: float = 0.2
+    repetition_penalty: float = Field(
+        default=1.1, ge=1.0, le=2.0, description="vLLM repetition penalty for answers (1 = off; small models loop)"
+    )
 
     @property
     def base_url(self) -> str:

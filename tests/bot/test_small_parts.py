@@ -57,3 +57,13 @@ def test_event_ledger_claims_once_and_takes_over_a_dead_process(tmp_path):
     restarted.finish("Ev1")
     assert not EventLedger(url, takeover_s=0.0, owner="p3").claim("Ev1", "app_mention")
     assert restarted.status("Ev1") == "done"
+
+
+def test_citation_location_does_not_repeat_the_title() -> None:
+    from bot.prompting import location
+
+    assert location("Voting", "Voting > Changing your mind") == "Voting > Changing your mind"
+    assert location("Voting", "Voting") == "Voting"
+    assert location("Voting", "Why it matters") == "Voting > Why it matters"
+    assert location("Voting Guide", "Voting") == "Voting Guide > Voting"
+    assert location("", "Intro") == "Intro" and location("T", None) == "T"
