@@ -10,6 +10,7 @@ vLLM never holds more adapters than ``--max-loras``: anything no alias needs is 
 from __future__ import annotations
 
 import hashlib
+import socket
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from engine.registry_models import (
     AuditEntry,
     utcnow,
 )
-from engine.settings import Settings
+from engine.settings import EngineSettings, Settings
 
 log = get_logger(__name__)
 
@@ -262,7 +263,7 @@ class AdapterRegistry:
 
         Raises RegistryError naming the replica that failed; the caller flips no alias then.
         """
-        urls = [u.rstrip("/") for u in self.settings.engine.replica_urls if u.rstrip("/") != client.base_url]
+        urls = [u for u in replica_urls(self.settings.engine) if u != client.base_url]
         extra = [LLMClient(u, timeout_s=self.settings.engine.request_timeout_s,
                            retries=self.settings.engine.connect_retries) for u in urls]
         try:
@@ -342,6 +343,22 @@ class AdapterRegistry:
         for vid in sorted(wanted - self.loaded):
             await self._ensure_loaded(client, self.get(vid))
         return sorted(self.loaded - {base})
+
+
+def replica_urls(engine: EngineSettings) -> list[str]:
+    """Every vLLM replica: the configured list plus the addresses ``replica_discovery`` resolves to."""
+    urls = [u.rstrip("/") for u in engine.replica_urls]
+    if engine.replica_discovery:
+        host, _, port = engine.replica_discovery.rpartition(":")
+        try:
+            infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+        except (OSError, ValueError) as exc:
+            raise RegistryError(
+                f"cannot discover vLLM replicas from {engine.replica_discovery!r}: {exc}"
+            ) from exc
+        for ip in sorted({info[4][0] for info in infos}):
+            urls.append(f"http://[{ip}]:{port}" if ":" in ip else f"http://{ip}:{port}")
+    return list(dict.fromkeys(urls))
 
 
 def _place(src: Path, dest: Path, *, move: bool) -> None:

@@ -44,6 +44,11 @@ class EngineSettings(BaseModel):
         default_factory=list,
         description="every vLLM replica behind vllm_url: promotion loads a version on all before the flip",
     )
+    replica_discovery: str | None = Field(
+        default=None,
+        description="'host:port' of a headless Service (e.g. Kubernetes): every address it resolves to is a "
+        "replica that promotion loads a version on, besides replica_urls",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     dtype: str = "bfloat16"

@@ -7,12 +7,10 @@ deploy/local/install_test_tools.sh.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 import yaml
@@ -88,8 +86,8 @@ def config_map(docs: list[dict], prefix: str) -> dict[str, str]:
 
 def test_vllm_replicas_are_gpu_pods_with_tensor_parallel_setting(rendered) -> None:
     docs, _ = rendered
-    vllm = find(docs, "StatefulSet", "vllm")
-    assert vllm["spec"]["replicas"] >= 2 and vllm["spec"]["serviceName"] == "vllm-replicas"
+    vllm = find(docs, "Deployment", "vllm")
+    assert vllm["spec"]["replicas"] >= 2
     server = pod_spec(vllm)["containers"][0]
     assert "--tensor-parallel-size=$(TENSOR_PARALLEL_SIZE)" in server["args"]
     tp = config_map(docs, "vllm-config")["TENSOR_PARALLEL_SIZE"]
@@ -98,15 +96,19 @@ def test_vllm_replicas_are_gpu_pods_with_tensor_parallel_setting(rendered) -> No
     sidecar = pod_spec(vllm)["containers"][1]
     assert sidecar["command"][-1] == "/opt/ratchet/adapter_sync.py" and "readinessProbe" in sidecar
     assert env_of(sidecar)["RATCHET_ENGINE__REPLICA_URLS"] == "[]", "the sidecar syncs its own replica only"
+    assert env_of(sidecar)["RATCHET_ENGINE__REPLICA_DISCOVERY"] == ""
     assert find(docs, "Service", "vllm-replicas")["spec"]["clusterIP"] == "None"
 
 
 def test_promotion_reaches_every_vllm_replica(rendered) -> None:
     docs, _ = rendered
-    replicas = find(docs, "StatefulSet", "vllm")["spec"]["replicas"]
-    urls = json.loads(config_map(docs, "ratchet-env")["RATCHET_ENGINE__REPLICA_URLS"])
-    assert [urlparse(u).hostname.split(".")[:2] for u in urls] == [[f"vllm-{i}", "vllm-replicas"]
-                                                                 for i in range(replicas)]
+    vllm = find(docs, "Deployment", "vllm")
+    headless = find(docs, "Service", "vllm-replicas")
+    assert headless["spec"]["selector"] == vllm["spec"]["selector"]["matchLabels"], "the Service finds the pods"
+    assert not headless["spec"].get("publishNotReadyAddresses"), "only replicas that finished their sync"
+    discovery = config_map(docs, "ratchet-env")["RATCHET_ENGINE__REPLICA_DISCOVERY"]
+    host, port = discovery.rsplit(":", 1)
+    assert host.split(".")[:2] == ["vllm-replicas", "ratchet"] and int(port) == headless["spec"]["ports"][0]["port"]
 
 
 def test_ratchet_pods_share_adapters_config_and_replica_urls(rendered) -> None:
@@ -149,10 +151,10 @@ def test_the_shared_settings_load_as_the_pods_see_them(rendered, monkeypatch) ->
     docs, _ = rendered
     env = config_map(docs, "ratchet-env")
     monkeypatch.setenv("RATCHET_CONFIG", str(K8S / "ratchet.yaml"))
-    monkeypatch.setenv("RATCHET_ENGINE__REPLICA_URLS", env["RATCHET_ENGINE__REPLICA_URLS"])
+    monkeypatch.setenv("RATCHET_ENGINE__REPLICA_DISCOVERY", env["RATCHET_ENGINE__REPLICA_DISCOVERY"])
     settings = Settings()
     assert settings.engine.vllm_url.startswith("http://vllm.") and settings.log_json
-    assert len(settings.engine.replica_urls) == 2 and settings.engine.replica_urls[0].startswith("http://vllm-0.")
+    assert settings.engine.replica_discovery.startswith("vllm-replicas.")
     assert not settings.engine.base_adapter, "the GPU vLLM serves no zero-LoRA stand-in"
     assert str(settings.model_dir) == config_map(docs, "vllm-config")["MODEL"], "trainer and vLLM see one model"
     assert settings.rag.weaviate_url.startswith("http://weaviate-api.")

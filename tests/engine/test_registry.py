@@ -208,3 +208,22 @@ async def test_promotion_loads_on_every_replica_before_the_flip(make_settings, v
     with pytest.raises(RegistryError, match=f"vLLM at {down} refused to load ratchet-v2"):
         await reg_down.promote(v2.id, client)
     assert reg_down.route("t").version_id == "ratchet-v1"  # a replica that cannot load blocks the flip
+
+
+async def test_replicas_are_discovered_from_a_service_name(make_settings, vllm_url, client, random_adapters) -> None:
+    from engine.registry import replica_urls
+
+    port = vllm_url.rsplit(":", 1)[1]
+    settings = make_settings(engine={"vllm_url": vllm_url, "replica_discovery": f"localhost:{port}"})
+    assert replica_urls(settings.engine) == [f"http://127.0.0.1:{port}"]
+    reg = AdapterRegistry(settings)
+    v1 = reg.register(random_adapters[0])
+    await reg.promote(v1.id, client)
+    assert reg.route("t").version_id == "ratchet-v1"
+
+    broken = make_settings(engine={"vllm_url": vllm_url, "replica_discovery": "no-such-service.invalid:8000"})
+    reg_broken = AdapterRegistry(broken)
+    v2 = reg_broken.register(random_adapters[1])
+    with pytest.raises(RegistryError, match="cannot discover vLLM replicas from 'no-such-service.invalid:8000'"):
+        await reg_broken.promote(v2.id, client)
+    assert reg_broken.route("t").version_id == "ratchet-v1"
