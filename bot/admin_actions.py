@@ -70,7 +70,7 @@ class AdminActions:
     async def rollback(self, *, actor: str, force: bool = False) -> ActionResult:
         """Point production back at the version it had before the latest promotion."""
         current = self.registry.aliases()["production"][0]
-        found, target = self.registry._rollback_target("production")
+        found, target = self.registry.rollback_target("production")
         if found and target is not None:
             self._check_gate(target, actor, "rollback", force)
         previous = await self._audited(actor, "rollback", current or BASE, self.registry.rollback(self.llm, actor=actor))

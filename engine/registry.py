@@ -226,7 +226,7 @@ class AdapterRegistry:
                           actor=actor, at=utcnow()))
         return previous
 
-    def _rollback_target(self, alias: str) -> tuple[bool, str | None]:
+    def rollback_target(self, alias: str) -> tuple[bool, str | None]:
         """(found, version) the alias would roll back to: history is a stack, rollbacks pop it."""
         with self.sessions() as s:
             rows = list(s.scalars(
@@ -243,7 +243,7 @@ class AdapterRegistry:
         return False, None
 
     def _previous(self, alias: str) -> str | None:
-        return self._rollback_target(alias)[1]
+        return self.rollback_target(alias)[1]
 
     def _set_statuses(self, s: Session) -> None:
         aliased = {a.name: a.version_id for a in s.scalars(select(Alias))}
@@ -318,7 +318,7 @@ class AdapterRegistry:
     async def rollback(self, client: LLMClient, *, actor: str = "cli", alias: str = PRODUCTION) -> str | None:
         """Point ``alias`` back at the version it had before the latest promotion."""
         current = self.aliases()[alias][0]
-        found, previous = self._rollback_target(alias)
+        found, previous = self.rollback_target(alias)
         if not found:
             raise RegistryError(f"nothing to roll back: {alias} has no earlier version")
         if previous is not None:
