@@ -18,7 +18,11 @@ adapters_app = typer.Typer(help="Adapter versions, aliases, promotion and rollba
 
 
 @friendly_errors
-def up() -> None:
+def up(
+    supervise: bool = typer.Option(
+        False, "--supervise", help="keep running: restart a service that dies (vLLM gets its adapters back)"
+    ),
+) -> None:
     """Start the local services (Weaviate, vLLM) and return when all are healthy."""
     s = settings()
     prepare_model(s)
@@ -26,6 +30,19 @@ def up() -> None:
     run(_sync_adapters(s))
     for name, pid in pids.items():
         console.print(f"[green]✓[/] {name} (pid {pid})")
+    if supervise:
+        from engine.supervisor import supervise as watch
+
+        def after_restart(svc) -> None:
+            if svc.name == "vllm":
+                run(_sync_adapters(s))
+
+        console.print("supervising (Ctrl-C stops supervising; the services keep running, `ratchet down` stops them)")
+        try:
+            watch(services.local_services(s), interval_s=s.engine.supervise_interval_s,
+                  max_restarts=s.engine.supervise_max_restarts, on_restart=after_restart)
+        except KeyboardInterrupt:
+            console.print("stopped supervising")
 
 
 async def _sync_adapters(s) -> None:

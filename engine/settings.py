@@ -59,6 +59,8 @@ class EngineSettings(BaseModel):
     cpu_kvcache_space_gb: int = 1
     extra_args: list[str] = Field(default_factory=list, description="more `vllm serve` arguments")
     startup_timeout_s: float = 420.0
+    supervise_interval_s: float = Field(default=5.0, gt=0, description="`ratchet up --supervise` check period")
+    supervise_max_restarts: int = Field(default=5, ge=0, description="restarts of one service before giving up")
     request_timeout_s: float = 120.0
     connect_retries: int = 3
     retry_backoff_s: float = 0.5

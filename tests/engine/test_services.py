@@ -121,3 +121,66 @@ def test_cli_up_reuses_and_down_stops_local_services(vllm_url: str, model_dir: P
         down = _ratchet(["down"], env, tmp_path)
     assert down.returncode == 0 and "weaviate" in down.stderr
     assert not pid_alive(pid)
+
+
+def _supervise_in_thread(svc: ManagedProcess, **kw):
+    import threading
+
+    from engine.supervisor import supervise
+
+    stop, errors, restarted = threading.Event(), [], []
+
+    def run() -> None:
+        try:
+            supervise([svc], interval_s=0.2, stop=stop, on_restart=restarted.append, **kw)
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return stop, thread, errors, restarted
+
+
+def _wait(condition, timeout_s: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.1)
+
+
+def test_supervisor_restarts_a_killed_service_and_runs_the_hook(tmp_path: Path) -> None:
+    import signal
+
+    svc = http_server(tmp_path, free_port())
+    first = svc.start()
+    stop, thread, errors, restarted = _supervise_in_thread(svc, max_restarts=3)
+    try:
+        os.kill(first, signal.SIGKILL)
+        _wait(lambda: restarted and svc.pid() not in (None, first) and svc.healthy())
+        assert [s.name for s in restarted] == ["web"] and errors == []
+    finally:
+        stop.set()
+        thread.join(10)
+        svc.stop()
+
+
+def test_supervisor_gives_up_on_a_service_that_keeps_dying(tmp_path: Path) -> None:
+    import signal
+
+    from engine.supervisor import SupervisorGaveUp
+
+    svc = http_server(tmp_path, free_port())
+    svc.start()
+    stop, thread, errors, restarted = _supervise_in_thread(svc, max_restarts=1)
+    try:
+        os.kill(svc.pid(), signal.SIGKILL)
+        _wait(lambda: len(restarted) == 1 and svc.healthy())
+        os.kill(svc.pid(), signal.SIGKILL)
+        thread.join(30)
+        assert len(errors) == 1 and isinstance(errors[0], SupervisorGaveUp)
+        assert "web went down again after 1 restarts" in str(errors[0])
+    finally:
+        stop.set()
+        svc.stop()
