@@ -27,7 +27,7 @@ def up(
     s = settings()
     prepare_model(s)
     pids = services.up(s)
-    run(_sync_adapters(s))
+    _sync_adapters()
     for name, pid in pids.items():
         console.print(f"[green]✓[/] {name} (pid {pid})")
     if supervise:
@@ -35,7 +35,7 @@ def up(
 
         def after_restart(svc) -> None:
             if svc.name == "vllm":
-                run(_sync_adapters(s))
+                _sync_adapters()
 
         console.print("supervising (Ctrl-C stops supervising; the services keep running, `ratchet down` stops them)")
         try:
@@ -45,9 +45,8 @@ def up(
             console.print("stopped supervising")
 
 
-async def _sync_adapters(s) -> None:
-    async with LLMClient.from_settings(s.engine) as client:
-        loaded = await AdapterRegistry(s).sync(client)
+def _sync_adapters() -> None:
+    loaded = _with_registry(lambda reg, c: reg.sync(c))
     if loaded:
         console.print(f"adapters loaded: {', '.join(loaded)}")
 

@@ -91,11 +91,10 @@ async def run_engine_benchmark(settings: Settings, *, requests: int, max_tokens:
     step()
     reg = AdapterRegistry(settings)
     async with LLMClient.from_settings(settings.engine) as client:
-        ids = [reg.register(p).id for p in paths]
-        load_ms = []
-        for vid in ids[:ADAPTERS - 1]:  # the base stand-in adapter holds one of the --max-loras slots
-            load_ms.append(await client.load_adapter(vid, str(settings.adapters_dir / vid)))
-        names = ids[:ADAPTERS - 1]
+        versions = [reg.register(p) for p in paths]
+        ids = [v.id for v in versions]
+        names = ids[:ADAPTERS - 1]  # the base stand-in adapter holds one of the --max-loras slots
+        load_ms = [await client.load_adapter(v.id, v.path) for v in versions[:ADAPTERS - 1]]
         base = settings.engine.served_model_name
         for m in [base, settings.base_model_name, *names]:
             await client.chat(PROMPT, model=m, max_tokens=4)  # warm-up

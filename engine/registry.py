@@ -365,8 +365,6 @@ def _place(src: Path, dest: Path, *, move: bool) -> None:
     """Copy (or move) an adapter directory to its final place atomically."""
     if dest.exists():
         raise RegistryError(f"adapter directory already exists: {dest}")
-    if src.resolve() == dest.resolve():
-        return
     tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=dest.parent))
     try:
         staged = tmp / "adapter"
