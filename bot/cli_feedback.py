@@ -113,7 +113,7 @@ def gate(version: str) -> None:
 
 @_errors
 def train(now: bool = typer.Option(False, "--now", help="train once, now, with a progress bar"),
-          method: str = typer.Option(None, help="dpo or kto (default: feedback.train_method)")) -> None:
+          method: str = typer.Option(None, help="dpo or kto (default: feedback.training.method)")) -> None:
     """Run the training scheduler (cron / N new examples), or train once with --now."""
     if not now:
         from feedback.scheduler import build_scheduler

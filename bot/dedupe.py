@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
 from engine.db import Base, session_factory
 from engine.logs import get_logger
-from engine.registry_models import utcnow
+from engine.timeutil import utcnow
 
 log = get_logger(__name__)
 

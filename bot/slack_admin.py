@@ -6,7 +6,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
 from bot.admin_actions import ActionResult, AdminActions
-from bot.settings_section import AdminSettings
+from engine.settings import AdminSettings
 from engine.logs import get_logger
 from engine.registry import RegistryError
 

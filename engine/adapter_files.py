@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from engine.errors import RatchetError
 
 WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 
 
-class AdapterError(ValueError):
+class AdapterError(RatchetError, ValueError):
     """The adapter cannot be used; the message says why."""
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from engine.errors import RatchetError
 from engine.logs import get_logger
 from engine.settings import EngineSettings
 
@@ -25,7 +26,7 @@ log = get_logger(__name__)
 RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError)
 
 
-class LLMError(RuntimeError):
+class LLMError(RatchetError, RuntimeError):
     """vLLM rejected a request or could not be reached; the message says which."""
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from engine.errors import RatchetError
 from engine.logs import get_logger
 from engine.settings import Settings
 
@@ -22,7 +23,7 @@ log = get_logger(__name__)
 REQUIRED_FILES = ("config.json", "tokenizer_config.json")
 
 
-class ModelPrepareError(RuntimeError):
+class ModelPrepareError(RatchetError, RuntimeError):
     """The model could not be prepared; the message says why and what to do."""
 
 

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import httpx
 
+from engine.errors import RatchetError
 from engine.logs import get_logger
 
 log = get_logger(__name__)
 
 
-class ServiceStartError(RuntimeError):
+class ServiceStartError(RatchetError, RuntimeError):
     """A service did not become healthy; ``str()`` includes its log tail."""
 
 

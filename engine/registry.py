@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.errors import RatchetError
 from engine.adapter_files import AdapterError, inspect_adapter
 from engine.db import session_factory
 from engine.llm_client import LLMClient, LLMError
@@ -44,7 +45,7 @@ BASE = "base"
 ALIASES = (PRODUCTION, CANARY)
 
 
-class RegistryError(ValueError):
+class RegistryError(RatchetError, ValueError):
     """A registry operation was refused; nothing changed. The message says why."""
 
 

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base
+from engine.timeutil import utcnow
 
 CANDIDATE, PRODUCTION, CANARY, RETIRED = "candidate", "production", "canary", "retired"
 STATUSES = (CANDIDATE, PRODUCTION, CANARY, RETIRED)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class AdapterVersion(Base):

@@ -2,9 +2,9 @@
 
 Values come, highest priority first, from: keyword arguments, ``RATCHET_*`` environment variables
 (nested sections with ``__``, e.g. ``RATCHET_ENGINE__PORT=8001``), a YAML file (``RATCHET_CONFIG`` or
-``./ratchet.yaml``), then the defaults below. Each package owns one section model; the sections of
-``bot``, ``guardrails`` and ``feedback`` live in their packages' ``settings_section`` modules, which
-import nothing but pydantic so that every package can read the whole object.
+``./ratchet.yaml``), then the defaults below. Every section is defined here (the way httpx keeps its
+configuration in one module): engine, rag, guardrails, bot, admin and feedback (with its training
+section), so every package reads one object and ``engine`` imports nothing above it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import (
@@ -21,10 +21,6 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
-
-from bot.settings_section import AdminSettings, BotSettings
-from feedback.settings_section import FeedbackSettings
-from guardrails.settings_section import GuardrailSettings
 
 
 class EngineSettings(BaseModel):
@@ -123,6 +119,194 @@ class RagSettings(BaseModel):
     rewrite_history_turns: int = 6
     cache_collection: str = "AnswerCache"
     cache_ttl_s: float = Field(default=7 * 24 * 3600.0, description="cached answers older than this are ignored")
+
+
+class GuardrailSettings(BaseModel):
+    """Which rails run, their thresholds, and how text is masked.
+
+    Rails run cheapest first: size limit, unicode normalisation, patterns, secret masking and the
+    embedding-similarity detector are local and fast; the NeMo self-checks call the model.
+    """
+
+    enabled: bool = True
+    config_dir: Path | None = Field(
+        default=None, description="NeMo Guardrails config dir; default: the packaged guardrails/config"
+    )
+    # --- input rails ---------------------------------------------------------------------------------
+    max_input_chars: int = Field(default=4000, ge=1, description="longer questions are refused")
+    jailbreak_patterns: bool = Field(default=True, description="regex patterns for jailbreak phrasings")
+    semantic_detector: bool = Field(default=True, description="embedding similarity to known attacks")
+    semantic_block_similarity: float = Field(
+        default=0.45, ge=0.0, le=1.0, description="block when the nearest known attack is at least this close"
+    )
+    semantic_margin: float = Field(
+        default=0.15, description="... and closer than the nearest benign example by at least this much"
+    )
+    semantic_suspicion: float = Field(
+        default=0.45, ge=0.0, le=1.0,
+        description="similarity to a known attack that corroborates a model self-check verdict",
+    )
+    self_check_input: bool = Field(default=True, description="NeMo self check input (LLM call)")
+    self_check_output: bool = Field(default=True, description="NeMo self check output (LLM call)")
+    self_check_alone_blocks: bool = Field(
+        default=False,
+        description="a self-check 'block' refuses on its own; off: it needs corroboration (semantic_suspicion)",
+    )
+    self_check_max_tokens: int = Field(default=2, ge=1, le=16)
+    self_check_timeout_s: float = Field(
+        default=5.0, gt=0, description="a self-check slower than this is skipped (flag self_check_unavailable)"
+    )
+    mask_secrets: bool = True
+    # --- retrieval rails -----------------------------------------------------------------------------
+    chunk_injection: Literal["drop", "neutralise", "off"] = Field(
+        default="drop", description="what to do with a retrieved chunk that gives the assistant orders"
+    )
+    mask_pii_in_chunks: bool = True
+    pii_kinds: list[str] = Field(
+        default_factory=lambda: ["email", "phone", "iban", "credit_card", "ssn"],
+        description="PII kinds masked in chunks and answers",
+    )
+    # --- output rails --------------------------------------------------------------------------------
+    fact_check: bool = True
+    fact_check_action: Literal["flag", "block"] = Field(
+        default="flag", description="unsupported answers: flag as 'unverified' or refuse"
+    )
+    fact_check_min_support: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="share of answer sentences that must be supported"
+    )
+    fact_check_sentence_similarity: float = Field(
+        default=0.55, ge=0.0, le=1.0, description="a sentence is supported when this close to a chunk sentence"
+    )
+    mask_output: bool = True
+    # --- streaming -----------------------------------------------------------------------------------
+    stream_chunk_size: int = Field(default=32, ge=1, description="deltas per checked streaming chunk")
+    stream_context_size: int = Field(default=4, ge=0, description="deltas carried over as context")
+    stream_first: bool = Field(
+        default=True,
+        description="show a chunk while its check runs (a blocked answer is then retracted as a whole); "
+                    "false: show a chunk only after its check passed (first text ~ one check later)",
+    )
+    torch_threads: int | None = Field(
+        default=1, ge=1,
+        description="torch threads while the rails embed; 1 avoids oversubscribing a CPU shared with vLLM "
+                    "(measured 34 ms vs 1,070 ms per question here); None = leave torch's setting",
+    )
+    # --- refusal log ---------------------------------------------------------------------------------
+    record_refusals: bool = True
+
+
+class ChannelSettings(BaseModel):
+    """Per-channel behaviour."""
+
+    respond_only_when_tagged: bool = True
+    collections: list[str] | None = None
+    adapter_alias: str | None = Field(default=None, description="e.g. 'canary' or a version id")
+
+
+class BotSettings(BaseModel):
+    """The Slack app."""
+
+    slack_bot_token: str | None = None
+    slack_app_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    mode: str = Field(default="socket", description="'socket' or 'http'")
+    http_port: int = 3000
+    max_question_chars: int = 4000
+    stream_edit_interval_s: float = 1.0
+    service_timeout_s: float = 5.0
+    channel_groups: dict[str, list[str]] = Field(default_factory=dict)
+    user_groups: dict[str, list[str]] = Field(default_factory=dict)
+    channels: dict[str, ChannelSettings] = Field(default_factory=dict)
+    public_groups: list[str] = Field(default_factory=lambda: ["public"],
+                                     description="groups a public-channel asker may read")
+    answer_max_tokens: int | None = Field(default=None, description="default: engine.default_max_tokens")
+    history_max_messages: int = Field(default=10, ge=0, description="thread messages used as context")
+    history_max_chars: int = Field(default=4000, ge=0, description="thread context budget (characters)")
+    generation_timeout_s: float = Field(default=120.0, gt=0, description="whole answer, after the first token")
+    dedupe_takeover_s: float = Field(default=120.0, gt=0,
+                                     description="an event left in flight this long by a dead process is redone")
+    warm_up_timeout_s: float = Field(default=60.0, gt=0, description="connect + load models at start")
+    thinking_text: str = ":hourglass_flowing_sand: Thinking…"
+    local_user: str = Field(default="local", description="user id of `ratchet chat` / `ratchet ask`")
+
+
+class AdminSettings(BaseModel):
+    """Who may administer Ratchet, and the admin web page."""
+
+    admin_user_ids: list[str] = Field(default_factory=list)
+    admin_usergroup_id: str | None = None
+    admin_token: str | None = None
+    notify_channel: str | None = None
+    web_host: str = "127.0.0.1"
+    web_port: int = 8088
+    session_hours: float = Field(default=12.0, gt=0, description="admin page sign-in lifetime")
+    cookie_secure: bool = Field(default=False, description="send the session cookie over HTTPS only")
+    metrics_public: bool = Field(default=True, description="serve /metrics without sign-in (Prometheus)")
+    page_rows: int = Field(default=50, ge=1, le=1000, description="rows per table on the admin page")
+    plot_days: int = Field(default=14, ge=1, le=365, description="days shown in the admin page's plots")
+    bot_metrics_port: int | None = Field(
+        default=None, description="`ratchet bot` also serves its own /metrics on this port (unset = off)"
+    )
+
+
+class TrainingSettings(BaseModel):
+    """Hyperparameters of one preference-training run (TRL + PEFT LoRA); the run records them as lineage."""
+
+    method: Literal["dpo", "kto"] = Field(default="dpo", description="DPO on pairs or KTO on unpaired votes")
+    lora_r: int = Field(default=16, ge=1, le=64)
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    # TRL's defaults (lr 1e-6, gradient checkpointing on, max_length 1024) are tuned for full fine-tuning on
+    # GPUs; LoRA on a small model on CPU wants a larger step, no checkpointing, shorter sequences.
+    learning_rate: float = Field(default=5e-5, gt=0)
+    gradient_checkpointing: bool = False
+    epochs: float = Field(default=1.0, gt=0)
+    max_steps: int = Field(default=-1, description="stop after this many steps (-1 = the epochs)")
+    batch_size: int = Field(default=4, ge=1)
+    grad_accum: int = Field(default=1, ge=1)
+    max_length: int = Field(default=512, ge=32)
+    beta: float = Field(default=0.1, gt=0)
+    seed: int = 42
+    threads: int | None = Field(default=None, description="torch CPU threads (default: torch's own)")
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """What the registry stores as a version's hyperparameters."""
+        return self.model_dump(mode="json")
+
+
+class FeedbackSettings(BaseModel):
+    """The learning loop."""
+
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    hash_askers: bool = False
+    asker_hash_salt: str = Field(default="", description="salt for hashed asker/voter ids (keep secret)")
+    retention_days: int | None = None
+    heldout_fraction: float = Field(default=0.2, ge=0.0, lt=1.0, description="share of questions held out")
+    split_salt: str = Field(default="ratchet", description="changes which questions are held out")
+    contradiction_majority: float = Field(default=0.75, gt=0.5, le=1.0,
+                                          description="share of agreeing votes an answer needs to be labelled")
+    max_examples_per_question: int = Field(default=1, ge=1, description="dedupe: examples kept per question")
+    regenerate_temperature: float = 0.9
+    train_cron: str | None = Field(default=None, description="crontab expression, e.g. '0 3 * * *'")
+    train_min_new_examples: int = 50
+    train_check_interval_s: float = Field(default=60.0, gt=0, description="how often the N-examples trigger looks")
+    lock_stale_s: float = Field(default=300.0, gt=0, description="a training lock without heartbeat is dead after")
+    gate_min_reward_accuracy: float = Field(default=0.6, ge=0.0, le=1.0, description="held-out implicit-reward accuracy")
+    gate_min_reward_margin: float = Field(default=0.0, description="mean held-out implicit-reward margin")
+    gate_min_token_margin_delta: float = Field(
+        default=0.0, description="per-token log-prob margin (chosen - rejected) gain over the base model")
+    gate_min_heldout: int = Field(default=2, ge=1, description="fewer held-out examples = the gate fails")
+    gate_generation_prompts: int = Field(default=8, ge=0, description="held-out prompts generated (0 = skip)")
+    gate_generation_max_tokens: int = Field(default=64, ge=1)
+    gate_max_citation_drop: float = Field(default=0.2, description="allowed drop of the citation rate vs production")
+    gate_max_refusal_increase: float = Field(default=0.2, description="allowed rise of the refusal rate vs production")
+    gate_length_ratio: tuple[float, float] = Field(default=(0.3, 3.0), description="candidate/production mean length")
+    refusal_markers: list[str] = Field(default_factory=lambda: [
+        "i don't know", "i do not know", "not enough", "cannot answer", "can't answer", "i'm sorry"])
+    auto_canary_percent: float = Field(default=0.0, ge=0.0, le=100.0,
+                                       description="put a candidate that passes the gate on canary at this percent")
 
 
 class Settings(BaseSettings):

@@ -14,15 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from engine.registry import AdapterRegistry
+from engine.settings import TrainingSettings
 from feedback.datasets import build_preference_data
 from feedback.heldout_eval import heldout_metrics
 from feedback.jobs import run_training
 from feedback.store import FeedbackStore
 from feedback.synthetic import seed_pairs
-from feedback.training import TrainConfig, peak_rss_mb, trainer_args
+from feedback.training import peak_rss_mb, trainer_args, training_config
 
 
-def plain_trl_dpo(model_dir: Path, rows: list[dict], config: TrainConfig, out_dir: Path) -> float:
+def plain_trl_dpo(model_dir: Path, rows: list[dict], config: TrainingSettings, out_dir: Path) -> float:
     """The reference: TRL's documented DPO + LoRA recipe, nothing else. Returns seconds."""
     import torch
     from datasets import Dataset
@@ -52,7 +53,7 @@ def bench_train(settings_factory, *, pairs: int, overrides: dict[str, Any]) -> I
         store = FeedbackStore(settings)
         seed_pairs(store, pairs)
         data = build_preference_data(store)
-        config = TrainConfig.from_settings(settings, method="dpo", **overrides)
+        config = training_config(settings, method="dpo", **overrides)
         rows = [p.trl_row() for p in data.pairs["train"]]
         plain_s = plain_trl_dpo(settings.model_dir, rows, config, Path(tmp) / "plain")
         start = time.perf_counter()

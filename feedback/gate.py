@@ -158,8 +158,8 @@ async def evaluate_candidate(settings: Settings, version_id: str, data: Preferen
     """Run every check on a version, store the report with it (``set_gate_report``) and return it."""
     registry = registry or AdapterRegistry(settings)
     version = registry.get(version_id)
-    beta = float(version.hyperparameters.get("beta", settings.feedback.beta))
-    max_length = int(version.hyperparameters.get("max_length", settings.feedback.max_length))
+    beta = float(version.hyperparameters.get("beta", settings.feedback.training.beta))
+    max_length = int(version.hyperparameters.get("max_length", settings.feedback.training.max_length))
     heldout = heldout_metrics(settings.model_dir, Path(version.path), data, beta=beta, max_length=max_length)
     prompts = [p.prompt for p in data.pairs["heldout"]] or [k.prompt for k in data.kto["heldout"]]
     generation = await generation_check(settings, client, registry, version_id, prompts)

@@ -21,16 +21,16 @@ from engine.llm_client import LLMClient
 from engine.logs import get_logger
 from engine.metrics import observe_training_run
 from engine.registry import AdapterRegistry
-from engine.registry_models import utcnow
+from engine.timeutil import utcnow
 from feedback.datasets import PreferenceData, build_preference_data
 from feedback.gate import GateReport, after_gate, evaluate_candidate
 from feedback.lock import TrainingLockHolder
 from feedback.models import TrainingRun
 from feedback.store import FeedbackStore
-from feedback.training import Progress, TrainConfig, TrainingError, ensure_enough, train_adapter
+from feedback.training import Progress, TrainingError, ensure_enough, train_adapter, training_config
 
 if TYPE_CHECKING:
-    from engine.settings import Settings
+    from engine.settings import Settings, TrainingSettings
 
 log = get_logger(__name__)
 
@@ -84,7 +84,7 @@ def _recover_after_crash(settings: Settings, store: FeedbackStore) -> None:
         log.warning("training.recovered", interrupted_runs=n, removed_dirs=len(leftovers))
 
 
-def _lineage(settings: Settings, config: TrainConfig, data: PreferenceData) -> dict[str, Any]:
+def _lineage(settings: Settings, config: TrainingSettings, data: PreferenceData) -> dict[str, Any]:
     return {
         **config.hyperparameters(),
         "base_model": str(settings.model_dir),
@@ -108,7 +108,7 @@ def run_training(settings: Settings, *, trigger: str = "manual", overrides: dict
     """Train a candidate from all current feedback, register it, gate it. Raises TrainingBusy if one runs."""
     store = FeedbackStore(settings)
     store.purge_expired()
-    config = TrainConfig.from_settings(settings, **(overrides or {}))
+    config = training_config(settings, **(overrides or {}))
     with TrainingLockHolder(settings, store.sessions):
         _recover_after_crash(settings, store)
         with store.sessions.begin() as s:
@@ -123,7 +123,7 @@ def run_training(settings: Settings, *, trigger: str = "manual", overrides: dict
             raise
 
 
-def _train_register_gate(settings: Settings, store: FeedbackStore, run_id: int, config: TrainConfig,
+def _train_register_gate(settings: Settings, store: FeedbackStore, run_id: int, config: TrainingSettings,
                          progress: Progress | None, evaluate: bool) -> TrainingOutcome:
     started = time.perf_counter()
     data = build_preference_data(store)

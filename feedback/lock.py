@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
+from engine.errors import RatchetError
 from engine.logs import get_logger
 from engine.process import pid_alive
-from engine.registry_models import utcnow
+from engine.timeutil import utcnow
 from feedback.models import TrainingLock
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ log = get_logger(__name__)
 LOCK_NAME = "training"
 
 
-class TrainingBusy(RuntimeError):
+class TrainingBusy(RatchetError, RuntimeError):
     """Another training holds the lock. The message names it."""
 
 

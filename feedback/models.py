@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, Stri
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base
-from engine.registry_models import utcnow
+from engine.timeutil import utcnow
 
 
 class Answer(Base):

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import sessionmaker
 
+from engine.errors import RatchetError
 from engine.db import session_factory
 from engine.logs import get_logger
 from engine.metrics import VOTES
-from engine.registry_models import utcnow
+from engine.timeutil import utcnow
 from feedback.models import Answer, Vote, VoteEvent
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ SOURCES = ("slack", "chat", "cli", "admin", "regenerate", "test")
 VOTE_VALUES = (-1, 0, 1)
 
 
-class FeedbackError(ValueError):
+class FeedbackError(RatchetError, ValueError):
     """Bad input to the feedback store; nothing was written. The message says what to fix."""
 
 

@@ -14,7 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.errors import RatchetError
 from engine.logs import get_logger
+from engine.settings import TrainingSettings
 
 if TYPE_CHECKING:
     from engine.settings import Settings
@@ -26,49 +28,21 @@ METHODS = ("dpo", "kto")
 Progress = Callable[[int, int], None]  # (step, total steps)
 
 
-class TrainingError(RuntimeError):
+class TrainingError(RatchetError, RuntimeError):
     """Training could not run (bad configuration or not enough data). The message says what to do."""
 
 
-@dataclass
-class TrainConfig:
-    """Hyperparameters of one preference-training run (TRL + PEFT LoRA)."""
+def training_config(settings: Settings, **overrides: Any) -> TrainingSettings:
+    """The training section of ``settings``, with keyword overrides (validated like the settings)."""
+    from pydantic import ValidationError
 
-    method: str = "dpo"
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
-    learning_rate: float = 5e-5
-    epochs: float = 1.0
-    max_steps: int = -1
-    batch_size: int = 4
-    grad_accum: int = 1
-    max_length: int = 512
-    beta: float = 0.1
-    gradient_checkpointing: bool = False
-    seed: int = 42
-    threads: int | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> TrainConfig:
-        """The configuration in ``settings.feedback``, with keyword overrides."""
-        f = settings.feedback
-        values = dict(
-            method=f.train_method, lora_r=f.lora_r, lora_alpha=f.lora_alpha, lora_dropout=f.lora_dropout,
-            target_modules=list(f.lora_target_modules), learning_rate=f.learning_rate, epochs=f.epochs,
-            max_steps=f.max_steps, batch_size=f.batch_size, grad_accum=f.grad_accum, max_length=f.max_length,
-            beta=f.beta, gradient_checkpointing=f.gradient_checkpointing, seed=f.seed, threads=f.train_threads,
-        )
-        values.update(overrides)
-        config = cls(**values)
-        if config.method not in METHODS:
-            raise TrainingError(f"feedback.train_method must be one of {', '.join(METHODS)}, got {config.method!r}")
-        return config
-
-    def hyperparameters(self) -> dict[str, Any]:
-        """What the registry stores as the version's hyperparameters."""
-        return asdict(self)
+    values = settings.feedback.training.model_dump()
+    values.update(overrides)
+    try:
+        return TrainingSettings(**values)
+    except ValidationError as exc:
+        raise TrainingError(f"bad training settings: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}",
+                            hint="see feedback.training in the settings") from None
 
 
 @dataclass
@@ -100,7 +74,7 @@ def trl_rows(data: PreferenceData, method: str, split: str = "train") -> list[di
     return [row.trl_row() for row in data.rows(method, split)]
 
 
-def trainer_args(config: TrainConfig, output_dir: Path, data: PreferenceData | None = None):
+def trainer_args(config: TrainingSettings, output_dir: Path, data: PreferenceData | None = None):
     """The TRL ``DPOConfig``/``KTOConfig`` for CPU (bf16 weights, fp32 LoRA) or a GPU when present."""
     import torch
     from trl import DPOConfig, KTOConfig
@@ -132,7 +106,7 @@ def load_policy(model_dir: Path):
     return model, tokenizer
 
 
-def lora_config(config: TrainConfig):
+def lora_config(config: TrainingSettings):
     """The PEFT LoRA configuration."""
     from peft import LoraConfig
 
@@ -170,7 +144,7 @@ def ensure_enough(data: PreferenceData, method: str, minimum: int = 2) -> None:
                             "(see `ratchet feedback stats`)")
 
 
-def train_adapter(settings: Settings, data: PreferenceData, config: TrainConfig, out_dir: Path, *,
+def train_adapter(settings: Settings, data: PreferenceData, config: TrainingSettings, out_dir: Path, *,
                   progress: Progress | None = None) -> TrainMetrics:
     """Train a LoRA adapter on the training split and save it (PEFT format) into ``out_dir``."""
     import torch

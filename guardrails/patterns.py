@@ -10,11 +10,12 @@ from pathlib import Path
 import yaml
 
 from guardrails.normalize import clean, views
+from engine.errors import RatchetError
 
 DEFAULT_CONFIG_DIR = Path(__file__).with_name("config")
 
 
-class GuardrailConfigError(ValueError):
+class GuardrailConfigError(RatchetError, ValueError):
     """The guardrails configuration is missing or invalid; the message names the file and the fix."""
 
 

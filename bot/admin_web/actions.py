@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from bot.admin_actions import ActionResult, AdminActions
+from engine.errors import RatchetError
 from engine.llm_client import LLMClient, LLMError
 from engine.registry import AdapterRegistry, RegistryError
 
 
-class ActionError(ValueError):
+class ActionError(RatchetError, ValueError):
     """An admin action was refused or failed; nothing changed. The message says why."""
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from engine.errors import RatchetError
 
 COOKIE_NAME = "ratchet_admin"
 
 
-class AuthError(PermissionError):
+class AuthError(RatchetError, PermissionError):
     """Sign-in refused (wrong or missing token); the message says what to do."""
 
 

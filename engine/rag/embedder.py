@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.errors import RatchetError
 from engine.settings import RagSettings
 
 _lock = threading.Lock()
 
 
-class EmbedderError(RuntimeError):
+class EmbedderError(RatchetError, RuntimeError):
     """The embedding model could not be found or loaded."""
 
 

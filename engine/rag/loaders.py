@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from engine.errors import RatchetError
 from engine.settings import RagSettings
 
 MARKDOWN = {".md", ".markdown", ".mdx"}
@@ -28,7 +29,7 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 
 
-class LoadError(ValueError):
+class LoadError(RatchetError, ValueError):
     """This file cannot be ingested; the message says why."""
 
 

@@ -22,6 +22,7 @@ from weaviate.collections import Collection
 from weaviate.classes.query import Filter
 from weaviate.exceptions import WeaviateBaseError
 
+from engine.errors import RatchetError
 from engine.logs import get_logger
 from engine.settings import RagSettings
 
@@ -32,7 +33,7 @@ _TENANT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-class WeaviateError(RuntimeError):
+class WeaviateError(RatchetError, RuntimeError):
     """Weaviate could not be reached or refused an operation; the message says what to do."""
 
 

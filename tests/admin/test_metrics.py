@@ -7,7 +7,7 @@ from prometheus_client import REGISTRY
 
 from engine.metrics import observe_answer, serve_metrics, stage_timer
 from engine.process import free_port
-from engine.registry_models import utcnow
+from engine.timeutil import utcnow
 from feedback import AnswerRecord, FeedbackStore
 from feedback.jobs import _finish
 from feedback.models import TrainingRun

@@ -8,7 +8,7 @@ import yaml
 
 from bot.dedupe import EventLedger
 from bot.prompting import build_messages, cited_numbers, trim_history
-from bot.settings_section import BotSettings
+from engine.settings import BotSettings
 from bot.slack_context import groups_for, strip_mentions
 from bot.slack_votes import reaction_value
 

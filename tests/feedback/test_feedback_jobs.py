@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.registry import AdapterRegistry
-from engine.registry_models import utcnow
+from engine.timeutil import utcnow
 from feedback import FeedbackStore
 from feedback.gate import GateRefused, promote_candidate
 from feedback.jobs import run_training, training_root

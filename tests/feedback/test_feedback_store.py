@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from fb_helpers import answer_record
 
-from engine.registry_models import utcnow
+from engine.timeutil import utcnow
 from feedback import FeedbackError, FeedbackStore, UnknownAnswer
 from feedback.models import Answer
 
