@@ -5,5 +5,5 @@ because ``engine.settings`` imports ``bot.settings_section``):
 
 - ``bot.pipeline.Pipeline`` and ``bot.answers.Question`` / ``Answer`` / ``PipelineEvent`` — the answer pipeline;
 - ``bot.admin_actions.AdminActions`` — status / adapters / promote / rollback / canary with audit (Slack and admin page);
-- ``bot.slack_app.RatchetSlackApp`` — the bolt app (`ratchet bot`).
+- ``bot.slack.app.RatchetSlackApp`` — the bolt app (`ratchet bot`).
 """

@@ -25,8 +25,8 @@ from typing import Any
 import typer
 from rich.progress import Progress
 
-from bot.cli_common import print_json, run, settings
-from bot.fake_slack import BOT_USER, FakeSlack
+from bot.cli.common import print_json, run, settings
+from bot.testing.fake_slack import BOT_USER, FakeSlack
 from engine.llm_client import LLMClient
 from engine.process import free_port
 from engine.settings import Settings
@@ -50,7 +50,7 @@ class _Bench:
     """The bot under test, its Slack stand-in, and timing of signed events."""
 
     def __init__(self, s: Settings, slack: FakeSlack) -> None:
-        from bot.slack_app import RatchetSlackApp
+        from bot.slack.app import RatchetSlackApp
 
         self.settings = s
         self.slack = slack
@@ -119,7 +119,7 @@ class _Bench:
 
     async def prompt_of(self, reply_ts: str) -> tuple[list[dict[str, str]], str]:
         """The exact messages and model the pipeline used for the answer in ``reply_ts`` ([] if none)."""
-        store = self.bot.pipeline.parts.feedback
+        store = self.bot.components.feedback
         deadline = time.monotonic() + 5.0  # the message is attached to its answer just after the final edit
         while (answer_id := store.find_answer(channel="C0BENCH", ts=reply_ts)) is None:
             if time.monotonic() > deadline:

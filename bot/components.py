@@ -13,8 +13,11 @@ from typing import Any
 
 from engine.llm_client import LLMClient
 from engine.logs import get_logger
+from engine.rag import AnswerCache, Retriever
 from engine.registry import AdapterRegistry
 from engine.settings import Settings
+from feedback import FeedbackStore
+from guardrails import Guardrails
 
 log = get_logger(__name__)
 
@@ -34,29 +37,25 @@ class Components:
         self.settings = settings
         self.registry = AdapterRegistry(settings)
         self.llm = LLMClient.from_settings(settings.engine)
-        self.guardrails = _guardrails(settings)
-        self.feedback = _feedback(settings)
-        self._retriever: Any = None
-        self._cache: Any = None
+        self.guardrails: Guardrails | None = Guardrails(settings) if settings.guardrails.enabled else None
+        self.feedback = FeedbackStore(settings)
+        self._retriever: Retriever | None = None
+        self._cache: AnswerCache | None = None
         self._lock = asyncio.Lock()
 
-    async def retriever(self) -> Any:
+    async def retriever(self) -> Retriever:
         """The retriever (connects to Weaviate on first use; a failed connection is retried next time)."""
         async with self._lock:
             if self._retriever is None:
-                from engine.rag import Retriever
-
                 self._retriever = await asyncio.to_thread(Retriever, self.settings)
             return self._retriever
 
-    async def answer_cache(self) -> Any:
+    async def answer_cache(self) -> AnswerCache | None:
         """The semantic answer cache (None when disabled); connects on first use like the retriever."""
         if not self.settings.rag.cache_enabled:
             return None
         async with self._lock:
             if self._cache is None:
-                from engine.rag import AnswerCache
-
                 self._cache = await asyncio.to_thread(AnswerCache, self.settings)
             return self._cache
 
@@ -78,16 +77,3 @@ class Components:
             if close is not None:
                 await call(close)
 
-
-def _guardrails(settings: Settings) -> Any:
-    if not settings.guardrails.enabled:
-        return None
-    from guardrails import Guardrails
-
-    return Guardrails(settings)
-
-
-def _feedback(settings: Settings) -> Any:
-    from feedback import FeedbackStore
-
-    return FeedbackStore(settings)

@@ -26,18 +26,22 @@ from bot.components import Components, call
 from bot.prompting import Citation, build_messages, citations_for, to_citation, trim_history
 from engine.logs import get_logger
 from engine.metrics import TOKENS_PER_SECOND, observe_answer
+from engine.errors import RatchetError
+from engine.rag import CachedAnswer, Retrieval, RetrievedChunk
 from engine.registry import Route
 from engine.settings import Settings
+from feedback import AnswerRecord
+from guardrails import RailVerdict
 
 log = get_logger(__name__)
 T = TypeVar("T")
 
 
-class ServiceFailure(Exception):
+class ServiceFailure(RatchetError):
     """A service failed or timed out; ``service`` is ``model``, ``search`` or ``guardrails``."""
 
     def __init__(self, service: str, detail: str) -> None:
-        super().__init__(f"{service}: {detail}")
+        super().__init__(f"{service}: {detail}", hint=f"check that the {service} service is up (`ratchet status`)")
         self.service = service
         self.detail = detail
 
@@ -64,11 +68,11 @@ class Pipeline:
 
     def __init__(self, settings: Settings, components: Components | None = None) -> None:
         self.settings = settings
-        self.parts = components or Components(settings)
+        self._components = components or Components(settings)
 
     async def aclose(self) -> None:
         """Close the clients the components hold."""
-        await self.parts.aclose()
+        await self._components.aclose()
 
     async def warm_up(self) -> bool:
         """Connect to Weaviate and load the embedding model before the first question.
@@ -76,7 +80,7 @@ class Pipeline:
         Returns False (and logs why) when a service is down; questions then report it and retry it.
         """
         try:
-            await asyncio.wait_for(self.parts.warm_up(), self.settings.bot.warm_up_timeout_s)
+            await asyncio.wait_for(self._components.warm_up(), self.settings.bot.warm_up_timeout_s)
         except Exception as exc:  # noqa: BLE001 - warm-up is best effort; questions report failures
             log.warning("pipeline.warm_up_failed", error=_short(exc))
             return False
@@ -110,14 +114,14 @@ class _Run:
 
     def __init__(self, pipeline: Pipeline, question: Question) -> None:
         self.p = pipeline
-        self.parts = pipeline.parts
+        self.parts = pipeline._components  # noqa: SLF001 - a run is part of its pipeline
         self.bot = pipeline.settings.bot
         self.q = question
         self.clock = Stopwatch()
         self.route: Route | None = None
-        self.rails: dict[str, Any] = {}
+        self.rails: dict[str, Any] = {}  # JSON record of what each rail decided
         self.history: list[dict[str, str]] = []
-        self.input_check: asyncio.Future | None = None
+        self.input_check: asyncio.Future[RailVerdict] | None = None
 
     def final(self, answer: Answer) -> PipelineEvent:
         answer.timings_ms = self.clock.total()
@@ -187,7 +191,7 @@ class _Run:
         self.rails["input_text"] = verdict.text or text
         return None
 
-    def _start_input_rail(self, text: str) -> asyncio.Future | None:
+    def _start_input_rail(self, text: str) -> asyncio.Future[RailVerdict] | None:
         """The LLM input check, started in the background (None when that rail is off)."""
         if self.parts.guardrails is None or not self.p.settings.guardrails.self_check_input:
             return None
@@ -201,14 +205,14 @@ class _Run:
         verdict = await check
         return None if verdict.allowed else await self._refuse(verdict)
 
-    async def _input_rail(self, text: str) -> Any:
+    async def _input_rail(self, text: str) -> RailVerdict:
         start = time.perf_counter()
         verdict = await self.parts.guardrails.check_input(text, model=self.route.model)
         self.clock.lap("input_rail", start)
         self.rails["input"] = _verdict_dict(verdict)
         return verdict
 
-    async def _retrieve(self, text: str) -> Any:
+    async def _retrieve(self, text: str) -> Retrieval:
         start = time.perf_counter()
         history = trim_history(self.q.history, max_messages=self.bot.history_max_messages,
                                max_chars=self.bot.history_max_chars)
@@ -221,19 +225,19 @@ class _Run:
         self.history = history
         return result
 
-    async def _refuse(self, verdict: Any) -> Answer:
+    async def _refuse(self, verdict: RailVerdict) -> Answer:
         self._record_refusal(verdict)
         answer = Answer(text=verdict.message or messages.REFUSED_DEFAULT, refused=True, refusal_rail=verdict.rail,
                         adapter=self.route.version_id, alias=self.route.alias)
         return await self._recorded(answer, prompt=[], chunks=[], standalone=None)
 
-    def _record_refusal(self, verdict: Any) -> None:
+    def _record_refusal(self, verdict: RailVerdict) -> None:
         if self.parts.guardrails is not None:
             self.parts.guardrails.record_refusal(verdict, question=self.q.text, user=self.q.user,
                                                  channel=self.q.channel)
 
     # --- evidence -----------------------------------------------------------------------------------------
-    def _retrieval_rails(self, chunks: list[Any]) -> list[Any]:
+    def _retrieval_rails(self, chunks: list[RetrievedChunk]) -> list[RetrievedChunk]:
         if self.parts.guardrails is None:
             return list(chunks)
         start = time.perf_counter()
@@ -242,7 +246,7 @@ class _Run:
         self.rails["dropped_chunks"] = list(dropped)
         return list(kept)
 
-    async def _no_evidence(self, retrieval: Any, chunks: list[Any]) -> Answer:
+    async def _no_evidence(self, retrieval: Retrieval, chunks: list[RetrievedChunk]) -> Answer:
         text = messages.NO_EVIDENCE if chunks else messages.NO_SOURCES
         answer = Answer(text=text, citations=[to_citation(c) for c in chunks], adapter=self.route.version_id,
                         alias=self.route.alias, refused=True, refusal_rail="not_enough_evidence",
@@ -260,7 +264,7 @@ class _Run:
         return Answer(text=hit.answer, citations=[Citation(**c) for c in hit.citations],
                       adapter=self.route.version_id, alias=self.route.alias, cached=True)
 
-    async def _lookup(self, text: str) -> Any:
+    async def _lookup(self, text: str) -> CachedAnswer | None:
         cache = await self.parts.answer_cache()
         return await call(cache.lookup, text, groups=self.q.groups, adapter=self._adapter_key(), tenant=self.q.tenant)
 
@@ -268,7 +272,8 @@ class _Run:
         return self.route.version_id or "base"
 
     # --- generation --------------------------------------------------------------------------------------
-    async def _generate(self, text: str, retrieval: Any, chunks: list[Any]) -> AsyncIterator[PipelineEvent]:
+    async def _generate(self, text: str, retrieval: Retrieval,
+                        chunks: list[RetrievedChunk]) -> AsyncIterator[PipelineEvent]:
         prompt = build_messages(text, chunks, self.history)
         parts: list[str] = []
         blocked = None
@@ -305,7 +310,7 @@ class _Run:
         yield self.final(answer)
 
     async def _guarded_stream(self, prompt: list[dict[str, str]], text: str,
-                              chunks: list[Any]) -> AsyncIterator[tuple[str, Any]]:
+                              chunks: list[RetrievedChunk]) -> AsyncIterator[tuple[str, RailVerdict | None]]:
         """(text, verdict) pairs: the model's deltas through the streaming output rails."""
         deltas = self._model_deltas(prompt)
         rails = self.parts.guardrails
@@ -356,14 +361,12 @@ class _Run:
             await stream.aclose()
 
     # --- recording ---------------------------------------------------------------------------------------
-    async def _recorded(self, answer: Answer, *, prompt: list[dict[str, str]], chunks: list[Any],
+    async def _recorded(self, answer: Answer, *, prompt: list[dict[str, str]], chunks: list[RetrievedChunk],
                         standalone: str | None) -> Answer:
         """Store the answer in the feedback store (votes attach to its id)."""
         store = self.parts.feedback
         if store is None:
             return answer
-        from feedback import AnswerRecord
-
         engine = self.p.settings.engine
         record = AnswerRecord(
             question=self.q.text, standalone_query=standalone, history=list(self.history),
@@ -380,7 +383,7 @@ class _Run:
                                                    alternative_of=self.q.alternative_of)
         return answer
 
-    async def _cache_store(self, text: str, answer: Answer, chunks: list[Any]) -> None:
+    async def _cache_store(self, text: str, answer: Answer, chunks: list[RetrievedChunk]) -> None:
         if not self.p.settings.rag.cache_enabled:
             return
         cited = {c.chunk_id for c in answer.citations}
@@ -415,6 +418,6 @@ def _settle(task: asyncio.Future | None) -> None:
         task.exception()
 
 
-def _verdict_dict(verdict: Any) -> dict[str, Any]:
-    return {"allowed": verdict.allowed, "rail": verdict.rail, "flags": list(getattr(verdict, "flags", []) or []),
-            "timings_ms": dict(getattr(verdict, "timings_ms", {}) or {})}
+def _verdict_dict(verdict: RailVerdict) -> dict[str, Any]:
+    return {"allowed": verdict.allowed, "rail": verdict.rail, "flags": list(verdict.flags),
+            "timings_ms": dict(verdict.timings_ms)}

@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from rich.console import Console
 from rich.progress import Progress
 
 from engine.adapter_factory import make_random_adapter
@@ -137,10 +138,10 @@ async def run_engine_benchmark(settings: Settings, *, requests: int, max_tokens:
     }
 
 
-async def bench_engine(settings: Settings, *, requests: int = 16, max_tokens: int = 32) -> dict:
-    """Start a private vLLM, run the engine benchmark, print one JSON line, stop the server."""
-    from bot.cli_common import console, print_json
-
+async def bench_engine(settings: Settings, *, requests: int = 16, max_tokens: int = 32,
+                       console: Console | None = None) -> dict:
+    """Start a private vLLM, run the engine benchmark, stop the server; return the figures."""
+    console = console or Console(stderr=True)
     with tempfile.TemporaryDirectory(prefix="ratchet-bench-") as tmp:
         bench_settings = settings.model_copy(update={
             "data_dir": Path(tmp),
@@ -159,5 +160,4 @@ async def bench_engine(settings: Settings, *, requests: int = 16, max_tokens: in
                                                     max_tokens=max_tokens, progress=progress)
         finally:
             server.stop()
-    print_json(result)
     return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -18,9 +18,8 @@ from engine.rag.embedder import default_model_path
 from engine.settings import Settings
 from guardrails.patterns import GuardrailConfigError
 
-os.environ.setdefault("NEMO_GUARDRAILS_NO_USAGE_STATS", "1")
-
-from nemoguardrails import LLMRails, RailsConfig  # noqa: E402
+if TYPE_CHECKING:
+    from nemoguardrails import LLMRails
 
 INPUT_FLOW = "self check input"
 OUTPUT_FLOW = "self check output"
@@ -75,7 +74,13 @@ def config_dir(settings: Settings) -> Path:
 
 
 def build_rails(settings: Settings, model: str) -> LLMRails:
-    """An LLMRails for ``model`` (a served vLLM model name: the base model or a loaded adapter)."""
+    """An LLMRails for ``model`` (a served vLLM model name: the base model or a loaded adapter).
+
+    NeMo is imported here, not at module load: importing it takes seconds, and most commands never need it.
+    """
+    os.environ.setdefault("NEMO_GUARDRAILS_NO_USAGE_STATS", "1")
+    from nemoguardrails import LLMRails, RailsConfig
+
     config = RailsConfig.from_content(yaml_content=yaml.safe_dump(nemo_config_dict(settings, model)))
     return LLMRails(config)
 

@@ -7,9 +7,9 @@ import uuid
 import httpx
 import pytest
 
-from bot.slack_app import RatchetSlackApp
+from bot.slack.app import RatchetSlackApp
 from engine.process import free_port
-from bot.fake_slack import FakeSlack
+from bot.testing.fake_slack import FakeSlack
 from tests.bot.slack_payloads import SIGNING_SECRET, signed_headers
 
 CORPUS = {

@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
-from bot.fake_slack import BOT_USER, TEAM
+from bot.testing.fake_slack import BOT_USER, TEAM
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 APP_ID = "A0RATCHET"

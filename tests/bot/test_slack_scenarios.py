@@ -12,7 +12,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 
 from bot import messages
 from feedback import FeedbackStore
-from bot.fake_slack import BOT_USER
+from bot.testing.fake_slack import BOT_USER
 from tests.bot.slack_payloads import (
     app_mention,
     event_callback,

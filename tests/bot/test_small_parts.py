@@ -6,11 +6,11 @@ from pathlib import Path
 
 import yaml
 
-from bot.dedupe import EventLedger
+from bot.slack.dedupe import EventLedger
 from bot.prompting import build_messages, cited_numbers, trim_history
 from engine.settings import BotSettings
-from bot.slack_context import groups_for, strip_mentions
-from bot.slack_votes import reaction_value
+from bot.slack.context import groups_for, strip_mentions
+from bot.slack.votes import reaction_value
 
 MANIFEST = Path(__file__).resolve().parents[2] / "deploy" / "slack-manifest.yml"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli_common import console, friendly_errors, settings
+from bot.cli.common import console, friendly_errors, settings
 
 
 @friendly_errors

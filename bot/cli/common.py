@@ -7,11 +7,14 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
+from engine.errors import RatchetError
 from engine.logs import configure_logging
 from engine.settings import Settings, get_settings
 
@@ -32,24 +35,28 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def friendly_errors(func: Callable[..., T]) -> Callable[..., T]:
-    """Show Ratchet's own errors as one clear line and exit 1 (no stack trace)."""
+    """Show Ratchet's own errors (and missing files, refused permissions, bad settings) as a clear message
+    with its hint, and exit 1 — never a stack trace at the surface."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> T:
-        from engine.adapter_files import AdapterError
-        from engine.llm_client import LLMError
-        from engine.model_prepare import ModelPrepareError
-        from engine.process import ServiceStartError
-        from engine.registry import RegistryError
-
         try:
             return func(*args, **kwargs)
-        except (AdapterError, LLMError, ModelPrepareError, ServiceStartError, RegistryError,
-                FileNotFoundError, PermissionError) as exc:
-            console.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(1) from None
+        except RatchetError as exc:
+            fail(exc.user_message())
+        except (FileNotFoundError, PermissionError) as exc:
+            fail(str(exc))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            fail(f"bad setting {'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
 
     return wrapper
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``message`` as an error and exit 1."""
+    console.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(1)
 
 
 def print_json(obj: Any) -> None:

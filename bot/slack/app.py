@@ -2,7 +2,7 @@
 
 * verify: bolt's request verification (signature + timestamp, 401 otherwise; skipped in Socket Mode, where
   the WebSocket is the authentication), and bolt's self-event filter;
-* dedupe: :class:`bot.dedupe.EventLedger` claims every event id before anything else runs;
+* dedupe: the :class:`bot.slack.dedupe.DedupeEvents` middleware claims every event id in the ledger first;
 * route: one listener per event type; unknown event types are acknowledged and ignored;
 * answer / votes / admin: the work runs in background tasks after the ack (Slack wants it within 3 s).
 
@@ -18,7 +18,6 @@ from typing import Any
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -28,14 +27,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import messages
 from bot.admin_actions import AdminActions
 from bot.answers import Question
-from bot.components import call
-from bot.dedupe import PROCESS_ID, EventLedger
+from bot.components import Components, call
+from bot.slack.dedupe import PROCESS_ID, DedupeEvents, EventLedger
 from bot.pipeline import Pipeline
-from bot.slack_admin import AdminGate, run_command
-from bot.slack_answer import Responder, SlackReply
-from bot.slack_blocks import REGENERATE, VOTE_DOWN, VOTE_UP
-from bot.slack_context import ChannelDirectory, channel_settings, groups_for, mentions, strip_mentions, thread_history
-from bot.slack_votes import VoteRecorder
+from bot.slack.admin_commands import AdminGate, run_command
+from bot.slack.responder import Responder, SlackReply
+from bot.slack.blocks import REGENERATE, VOTE_DOWN, VOTE_UP
+from bot.slack.context import ChannelDirectory, channel_settings, groups_for, mentions, strip_mentions, thread_history
+from bot.slack.votes import VoteRecorder
 from engine.logs import get_logger, request_context
 from engine.metrics import QUEUE_DEPTH
 from engine.settings import Settings
@@ -57,16 +56,18 @@ def make_web_client(settings: Settings) -> AsyncWebClient:
 class RatchetSlackApp:
     """The bolt app with Ratchet's listeners, plus the background tasks it started."""
 
-    def __init__(self, settings: Settings, pipeline: Pipeline | None = None, *, ledger_owner: str = PROCESS_ID) -> None:
+    def __init__(self, settings: Settings, components: Components | None = None, *,
+                 ledger_owner: str = PROCESS_ID) -> None:
         self.settings = settings
-        self.pipeline = pipeline or Pipeline(settings)
+        self.components = components or Components(settings)
+        self.pipeline = Pipeline(settings, self.components)
         self.client = make_web_client(settings)
         self.ledger = EventLedger(settings.db_url, takeover_s=settings.bot.dedupe_takeover_s, owner=ledger_owner)
-        self.responder = Responder(self.pipeline, self.client)
+        self.responder = Responder(self.pipeline, self.client, self.components.feedback)
         self.directory = ChannelDirectory()
-        self.votes = VoteRecorder(self.pipeline.parts.feedback)
+        self.votes = VoteRecorder(self.components.feedback)
         self.gate = AdminGate(settings.admin)
-        self.admin = AdminActions(self.pipeline.parts.registry, self.pipeline.parts.llm)
+        self.admin = AdminActions(self.components.registry, self.components.llm)
         self.tasks: set[asyncio.Task] = set()
         self.app = AsyncApp(client=self.client, signing_secret=settings.bot.slack_signing_secret or "",
                             process_before_response=False)
@@ -75,7 +76,7 @@ class RatchetSlackApp:
     # --- wiring -----------------------------------------------------------------------------------------
     def _register(self) -> None:
         app = self.app
-        app.middleware(self._dedupe)
+        app.use(DedupeEvents(self.ledger))
         app.event("app_mention")(self._on_mention)
         app.event("message")(self._on_message)
         app.event("reaction_added")(self._on_reaction_added)
@@ -109,17 +110,7 @@ class RatchetSlackApp:
         await self.drain()
         await self.pipeline.aclose()
 
-    # --- middleware --------------------------------------------------------------------------------------
-    async def _dedupe(self, body: dict[str, Any], context: dict[str, Any], next: Any) -> BoltResponse | None:
-        """Drop an event whose id was already claimed (retries, also across restarts)."""
-        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id:
-            kind = (body.get("event") or {}).get("type", "?")
-            if not await asyncio.to_thread(self.ledger.claim, event_id, kind):
-                return BoltResponse(status=200, body="")
-            context["ratchet_event_id"] = event_id
-        return await next()
-
+    # --- after a listener ---------------------------------------------------------------------------------
     async def _finish(self, context: dict[str, Any]) -> None:
         event_id = context.get("ratchet_event_id")
         if event_id:
@@ -198,7 +189,7 @@ class RatchetSlackApp:
         self.spawn(self._regenerate(action["value"], body["user"]["id"], context.get("bot_user_id")), "regenerate")
 
     async def _regenerate(self, answer_id: str, user: str, bot_user_id: str | None) -> None:
-        original = await call(self.pipeline.parts.feedback.get, answer_id)
+        original = await call(self.components.feedback.get, answer_id)
         question = await self._question(original.question, channel=original.channel, user=user,
                                         thread_ts=original.thread_ts, before_ts=original.ts,
                                         bot_user_id=bot_user_id, in_thread=False)

@@ -9,9 +9,14 @@ is taken over, so a crash does not lose the question.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from sqlalchemy import DateTime, Integer, String, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
@@ -86,3 +91,24 @@ class EventLedger:
         with self.sessions() as s:
             row = s.get(ProcessedEvent, event_id)
             return row.status if row else None
+
+
+class DedupeEvents(AsyncMiddleware):
+    """Bolt middleware: claim each event id in the ledger before any listener runs; drop a duplicate with 200.
+
+    The claimed id is put in ``context["ratchet_event_id"]`` so the listener can mark it finished.
+    """
+
+    def __init__(self, ledger: EventLedger) -> None:
+        self.ledger = ledger
+
+    async def async_process(self, *, req: AsyncBoltRequest, resp: BoltResponse,
+                            next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
+        body = req.body
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id:
+            kind = (body.get("event") or {}).get("type", "?")
+            if not await asyncio.to_thread(self.ledger.claim, event_id, kind):
+                return BoltResponse(status=200, body="")
+            req.context["ratchet_event_id"] = event_id
+        return await next()

@@ -13,7 +13,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.answers import DELTA, FINAL, Answer, Question
 from bot.components import call
 from bot.pipeline import Pipeline
-from bot.slack_blocks import answer_blocks, streaming_text
+from feedback import FeedbackStore
+from bot.slack.blocks import answer_blocks, streaming_text
 from engine.logs import get_logger
 from engine.metrics import stage_timer
 
@@ -31,9 +32,10 @@ class SlackReply:
 class Responder:
     """Runs the pipeline for one question and renders it into one Slack message."""
 
-    def __init__(self, pipeline: Pipeline, client: AsyncWebClient) -> None:
+    def __init__(self, pipeline: Pipeline, client: AsyncWebClient, feedback: FeedbackStore) -> None:
         self.pipeline = pipeline
         self.client = client
+        self.feedback = feedback
         self.settings = pipeline.settings.bot
 
     async def post_text(self, reply: SlackReply, text: str) -> str:
@@ -57,8 +59,8 @@ class Responder:
         assert final is not None, "the pipeline always ends with a final answer"
         with stage_timer("slack.update"):
             await self.client.chat_update(channel=reply.channel, ts=ts, text=final.text, blocks=answer_blocks(final))
-        if final.answer_id and self.pipeline.parts.feedback is not None:
-            await call(self.pipeline.parts.feedback.attach_message, final.answer_id, channel=reply.channel,
+        if final.answer_id:
+            await call(self.feedback.attach_message, final.answer_id, channel=reply.channel,
                        ts=ts, thread_ts=reply.thread_ts)
         log.info("slack.answered", channel=reply.channel, ts=ts, answer_id=final.answer_id, refused=final.refused,
                  error=final.error, edits=live.edits)

@@ -1,4 +1,4 @@
-"""`ratchet ask`, `ratchet chat` and `ratchet bot`: the pipeline from a terminal, and the Slack app."""
+"""`ratchet ask`, `ratchet chat` (the pipeline from a terminal) and `ratchet bot` (the Slack app)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import TextIO
 import typer
 
 from bot.answers import DELTA, FINAL, Answer, Question
-from bot.cli_common import console, friendly_errors, print_json, run, settings
-from bot.components import call
+from bot.cli.common import console, friendly_errors, print_json, run, settings
+from bot.components import Components, call
 from bot.pipeline import Pipeline
-from bot.slack_blocks import citation_line
+from bot.slack.blocks import citation_line
 from engine.metrics import serve_metrics
 from engine.settings import Settings
 
@@ -23,7 +23,7 @@ CHAT_HELP = "Ask a question. `+` / `-` rate the last answer, `/quit` (or Ctrl-D)
 def _question(s: Settings, text: str, *, user: str | None, channel: str | None, source: str,
               thread_key: str | None = None, history: list[dict[str, str]] | None = None) -> Question:
     """A terminal question: no channel counts as a DM (the user's groups); a mapped channel as private."""
-    from bot.slack_context import channel_settings, groups_for
+    from bot.slack.context import channel_settings, groups_for
 
     per_channel = channel_settings(s.bot, channel)
     return Question(
@@ -88,10 +88,11 @@ class ChatSession:
         self.thread_key = f"chat:{uuid.uuid4().hex[:12]}"
         self.history: list[dict[str, str]] = []
         self.last: Answer | None = None
+        self.components = Components(s)
 
     async def run(self, stdin: TextIO, out: TextIO) -> None:
         """Read lines until EOF or /quit."""
-        pipeline = Pipeline(self.settings)
+        pipeline = Pipeline(self.settings, self.components)
         await pipeline.warm_up()
         out.write(CHAT_HELP + "\n")
         try:
@@ -136,14 +137,14 @@ class ChatSession:
         """Rate the last answer (the same vote path as a Slack reaction)."""
         if self.last is None or self.last.answer_id is None:
             return "(nothing to rate yet)"
-        await call(pipeline.parts.feedback.record_vote, self.last.answer_id, self.user, value, "chat")
+        await call(self.components.feedback.record_vote, self.last.answer_id, self.user, value, "chat")
         return f"(recorded {'+1' if value > 0 else '-1'} on the last answer)"
 
 
 @friendly_errors
 def bot() -> None:
     """Run the Slack app (Socket Mode by default; HTTP with bot.mode=http)."""
-    from bot.slack_app import RatchetSlackApp
+    from bot.slack.app import RatchetSlackApp
 
     s = settings()
     missing = _missing_tokens(s)
@@ -167,13 +168,3 @@ def _missing_tokens(s: Settings) -> list[str]:
     else:
         need["RATCHET_BOT__SLACK_APP_TOKEN"] = s.bot.slack_app_token
     return [name for name, value in need.items() if not value]
-
-
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:
-    """Add this module's commands to the `ratchet` CLI."""
-    app.command()(ask)
-    app.command()(chat)
-    app.command("bot")(bot)
-    from bot.bench_pipeline import bench_pipeline
-
-    bench_app.command("pipeline")(bench_pipeline)

@@ -1,0 +1,96 @@
+"""`ratchet bench ...`: every benchmark prints JSON lines on stdout; ratios are measured in one run."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+
+import typer
+
+from bot.cli.common import console, friendly_errors, print_json, run, settings
+from guardrails.corpus import DEFAULT_CORPUS_DIR
+
+bench_app = typer.Typer(help="Benchmarks: JSON lines, ratios measured in one run.", no_args_is_help=True)
+
+
+@bench_app.command("engine")
+@friendly_errors
+def bench_engine(
+    requests: int = typer.Option(16, help="requests per measurement"),
+    max_tokens: int = typer.Option(32),
+) -> None:
+    """vLLM throughput base vs 4-adapter mix, TTFT, hot-swap under load, adapter load time."""
+    from engine.bench import bench_engine as _bench
+
+    print_json(run(_bench(settings(), requests=requests, max_tokens=max_tokens, console=console)))
+
+
+@bench_app.command("rag")
+@friendly_errors
+def bench_rag(
+    chunks: int = typer.Option(100_000, "--chunks", help="synthetic corpus size (one fact per chunk)"),
+    queries: int = typer.Option(200, "--queries", help="generated questions for latency and recall@5"),
+    per_doc: int = typer.Option(50, "--per-doc", help="chunks per generated document"),
+    embed_sample: int = typer.Option(
+        500, "--embed-sample",
+        help="chunks really embedded and ingested (rates, ratio, QA set); the rest is filler with composed vectors"),
+    keep: bool = typer.Option(False, "--keep", help="keep the benchmark collection"),
+) -> None:
+    """Ingest vs embed-only throughput, hybrid+rerank latency p50/p95, recall@5 at --chunks (JSON lines)."""
+    from engine.rag.bench import bench_rag as _bench
+
+    _bench(settings(), chunks=chunks, queries=queries, per_doc=per_doc, embed_sample=embed_sample, keep=keep,
+           emit=print_json)
+
+
+@bench_app.command("guardrails")
+@friendly_errors
+def bench_guardrails(
+    model: str = typer.Option("", help="served model to check with (default: the base model)"),
+    questions: int = typer.Option(8, help="benign questions timed guarded vs unguarded"),
+    max_tokens: int = typer.Option(64, help="answer length per question"),
+    self_check_sample: int = typer.Option(20, help="corpus questions also sent to the NeMo self-check"),
+    corpus: Path = typer.Option(DEFAULT_CORPUS_DIR, help="directory with the attack/benign YAML files"),
+) -> None:
+    """JSON lines: rails_overhead_ms per rail, guarded_over_unguarded, block_rate, false_positive_rate."""
+    from guardrails.bench import bench_guardrails as _bench
+
+    s = settings()
+    run(_bench(s, model=model or s.engine.served_model_name, questions=questions, max_tokens=max_tokens,
+               self_check_sample=self_check_sample, corpus_dir=corpus, emit=print_json))
+
+
+@bench_app.command("train")
+@friendly_errors
+def bench_train(pairs: int = typer.Option(24, help="synthetic questions (one pair each)"),
+                max_steps: int = typer.Option(-1, help="-1 = one epoch"),
+                max_length: int = typer.Option(256), batch_size: int = typer.Option(4),
+                learning_rate: float = typer.Option(2e-4)) -> None:
+    """Training job vs a plain TRL script on the same data: time, overhead, held-out accuracy, memory."""
+    from engine.settings import Settings
+    from feedback.bench import bench_train as _bench
+
+    base = settings()
+
+    def factory(data_dir: Path) -> Settings:
+        return Settings(**{**base.model_dump(mode="json", exclude={"database_url"}), "data_dir": str(data_dir),
+                           "engine": {**base.engine.model_dump(mode="json"), "model_dir": str(base.model_dir)}})
+
+    rows = _bench(factory, pairs=pairs, overrides={"max_steps": max_steps, "max_length": max_length,
+                                                   "batch_size": batch_size, "learning_rate": learning_rate})
+    while True:
+        with contextlib.redirect_stdout(sys.stderr):  # trainers print their logs; stdout is for JSON lines
+            row = next(rows, None)
+        if row is None:
+            return
+        print_json(row)
+
+
+def _register_pipeline() -> None:
+    from bot.bench_pipeline import bench_pipeline
+
+    bench_app.command("pipeline")(bench_pipeline)
+
+
+_register_pipeline()
