@@ -22,3 +22,7 @@ class RatchetError(Exception):
         """The message and, when there is one, the hint on a second line."""
         text = str(self) or type(self).__name__
         return f"{text}\nhint: {self.hint}" if self.hint else text
+
+
+class RegistryError(RatchetError, ValueError):
+    """An adapter registry operation was refused; nothing changed. The message says why."""

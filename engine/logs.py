@@ -1,4 +1,8 @@
-"""Structured logging (structlog) with a request id carried through every stage."""
+"""Structured logging (structlog) with a request id carried through every stage.
+
+A quiet terminal for people (interactive commands show warnings and errors only; the chatty libraries stay
+at WARNING), JSON lines for machines (``log_json``, and the log file that receives everything).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 
 import structlog
 
@@ -31,8 +36,23 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
-def configure_logging(level: str = "INFO", json_logs: bool = False) -> None:
-    """Configure structlog and the stdlib root logger once per process."""
+# Libraries that talk a lot at INFO (NeMo prints every event, prompt and completion): they are kept at
+# ``library_level`` (WARNING by default) unless the user asks for more.
+LIBRARY_LOGGERS = ("nemoguardrails", "httpx", "httpcore", "openai", "langchain", "langchain_core",
+                   "transformers", "sentence_transformers", "urllib3", "weaviate", "asyncio", "slack_bolt",
+                   "slack_sdk", "apscheduler", "uvicorn", "uvicorn.error", "aiohttp", "filelock", "datasets",
+                   "fastembed", "annoy", "numexpr", "peft", "trl", "accelerate")
+
+
+def configure_logging(level: str = "INFO", json_logs: bool = False, *, terminal_level: str | None = None,
+                      library_level: str = "WARNING", log_file: Path | None = None) -> None:
+    """Configure structlog and the stdlib root logger (again on every call: the last call wins).
+
+    Every line goes through the same processors (request id, level, timestamp). Ratchet's own loggers log
+    at ``level``; the chatty libraries in :data:`LIBRARY_LOGGERS` at ``library_level``. The terminal (stderr)
+    shows lines at ``terminal_level`` or above (default: ``level``) — interactive commands pass WARNING so
+    that a person sees the conversation only. ``log_file`` (JSON lines) receives everything logged.
+    """
     renderer = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=False)
     shared = [
         structlog.contextvars.merge_contextvars,
@@ -40,16 +60,29 @@ def configure_logging(level: str = "INFO", json_logs: bool = False) -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso"),
     ]
-    # stdlib loggers (uvicorn, libraries) go through the same processors: one format, request ids included
-    handler = logging.StreamHandler(_CurrentStderr())
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(processor=renderer, foreign_pre_chain=shared))
-    logging.basicConfig(level=level.upper(), handlers=[handler])
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    terminal = logging.StreamHandler(_CurrentStderr())
+    terminal.setLevel((terminal_level or level).upper())
+    terminal.setFormatter(structlog.stdlib.ProcessorFormatter(processor=renderer, foreign_pre_chain=shared))
+    handlers: list[logging.Handler] = [terminal]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        to_file = logging.FileHandler(log_file, encoding="utf-8")
+        to_file.setFormatter(structlog.stdlib.ProcessorFormatter(
+            processor=structlog.processors.JSONRenderer(), foreign_pre_chain=shared))
+        handlers.append(to_file)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+        old.close()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level.upper())
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(library_level.upper())
     structlog.configure(
-        processors=[*shared, renderer],
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
+        logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=False,
     )
 

@@ -10,7 +10,6 @@ vLLM never holds more adapters than ``--max-loras``: anything no alias needs is 
 from __future__ import annotations
 
 import hashlib
-import socket
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -20,12 +19,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.errors import RatchetError
 from engine.adapter_files import AdapterError, inspect_adapter
 from engine.db import session_factory
-from engine.llm_client import LLMClient, LLMError
+from engine.errors import RegistryError
+from engine.llm_client import LLMClient
 from engine.logs import get_logger
 from engine.metrics import ADAPTER_IN_USE
+from engine.replicas import ReplicaLoader
 from engine.registry_models import (
     CANARY,
     CANDIDATE,
@@ -37,16 +37,12 @@ from engine.registry_models import (
     AuditEntry,
     utcnow,
 )
-from engine.settings import EngineSettings, Settings
+from engine.settings import Settings
 
 log = get_logger(__name__)
 
 BASE = "base"
 ALIASES = (PRODUCTION, CANARY)
-
-
-class RegistryError(RatchetError, ValueError):
-    """A registry operation was refused; nothing changed. The message says why."""
 
 
 @dataclass(frozen=True)
@@ -59,12 +55,13 @@ class Route:
 
 
 class AdapterRegistry:
-    """Durable adapter versions and aliases, and their state inside one vLLM server."""
+    """Durable adapter versions and aliases (the database); which replica holds what is the
+    :class:`engine.replicas.ReplicaLoader`'s job."""
 
     def __init__(self, settings: Settings, sessions: sessionmaker | None = None) -> None:
         self.settings = settings
         self.sessions = sessions or session_factory(settings.db_url)
-        self.loaded: set[str] = set()
+        self.replicas = ReplicaLoader(settings, self._keep)
 
     # --- reading -------------------------------------------------------------------------------------
     def versions(self) -> list[AdapterVersion]:
@@ -160,57 +157,20 @@ class AdapterRegistry:
         with self.sessions() as s:
             return list(s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)))
 
-    # --- serving ---------------------------------------------------------------------------------------
-    def _pinned(self) -> set[str]:
-        """Names that must stay loaded: alias targets and the base stand-in adapter."""
+    # --- serving (delegated to the replica loader) ---------------------------------------------------
+    def _keep(self) -> tuple[set[str], str | None]:
+        """What the replicas must hold: alias targets (+ the base stand-in), and the rollback target."""
         pinned = {vid for vid, _ in self.aliases().values() if vid}
         if self.settings.engine.base_adapter:
             pinned.add(self.settings.base_model_name)
-        return pinned
+        return pinned, self._previous(PRODUCTION)
 
-    async def _refresh_loaded(self, client: LLMClient) -> dict[str, str]:
-        served = await client.served()
-        served.pop(self.settings.engine.served_model_name, None)
-        self.loaded = set(served)
-        return served
-
-    async def _unload(self, client: LLMClient, name: str) -> None:
-        await client.unload_adapter(name)
-        self.loaded.discard(name)
-        log.info("adapter.unloaded", version=name)
-
-    async def _ensure_loaded(self, client: LLMClient, version: AdapterVersion) -> None:
-        """Load ``version`` under its id, making room first; never exceed --max-loras."""
-        served = await self._refresh_loaded(client)
-        if version.id in served:
-            if served[version.id] == version.path:
-                return
-            # same name from another path (e.g. a re-created database): never serve the wrong weights
-            await self._unload(client, version.id)
-        pinned = self._pinned() | {version.id}
-        rollback = self._previous(PRODUCTION)
-        for name in sorted(self.loaded - pinned - {rollback}):
-            await self._unload(client, name)
-        capacity = self.settings.engine.max_loras
-        if len(self.loaded) + 1 > capacity and rollback in self.loaded:
-            await self._unload(client, rollback)  # the rollback target is the first to give way
-        if len(self.loaded) + 1 > capacity:
-            raise RegistryError(
-                f"cannot load {version.id}: {len(self.loaded)} adapters are in use "
-                f"and the server allows {capacity} (--max-loras)"
-            )
-        ms = await client.load_adapter(version.id, version.path)
-        self.loaded.add(version.id)
-        log.info("adapter.loaded", version=version.id, ms=round(ms, 1))
-
-    async def _verify(self, client: LLMClient, version_id: str) -> None:
-        try:
-            await client.chat(
-                [{"role": "user", "content": self.settings.engine.verify_prompt}],
-                model=version_id, max_tokens=self.settings.engine.verify_max_tokens,
-            )
-        except LLMError as exc:
-            raise RegistryError(f"{version_id} was loaded but does not answer: {exc}") from exc
+    async def sync(self, client: LLMClient) -> list[str]:
+        """Make vLLM hold what the aliases need (after an engine restart). Returns the loaded names."""
+        pinned, rollback = self._keep()
+        wanted = pinned | ({rollback} - {None})
+        return await self.replicas.sync(client, {vid: self.get(vid) for vid in wanted
+                                                 if vid != self.settings.base_model_name})
 
     def _flip(self, s: Session, alias: str, to_version: str | None, actor: str, action: str,
               percent: float | None = None) -> str | None:
@@ -259,28 +219,6 @@ class AdapterRegistry:
             elif version.status in (PRODUCTION, CANARY):
                 version.status = RETIRED
 
-    async def _load_everywhere(self, client: LLMClient, version: AdapterVersion, *, verify: bool = True) -> None:
-        """Load (and verify) ``version`` on ``client``'s server and on every configured replica.
-
-        Raises RegistryError naming the replica that failed; the caller flips no alias then.
-        """
-        urls = [u for u in replica_urls(self.settings.engine) if u != client.base_url]
-        extra = [LLMClient(u, timeout_s=self.settings.engine.request_timeout_s,
-                           retries=self.settings.engine.connect_retries) for u in urls]
-        try:
-            for replica in [client, *extra]:
-                try:
-                    await self._ensure_loaded(replica, version)
-                    if verify:
-                        await self._verify(replica, version.id)
-                except LLMError as exc:
-                    raise RegistryError(
-                        f"vLLM at {replica.base_url} refused to load {version.id}: {exc}"
-                    ) from exc
-        finally:
-            for replica in extra:
-                await replica.aclose()
-
     async def promote(self, version_id: str, client: LLMClient, *, actor: str = "cli",
                       alias: str = PRODUCTION, percent: float | None = None) -> str | None:
         """Load ``version_id`` (or ``base``), verify it answers, then point ``alias`` at it.
@@ -297,7 +235,7 @@ class AdapterRegistry:
                                 max_rank=self.settings.engine.max_lora_rank)
             except AdapterError as exc:
                 raise RegistryError(f"{version_id} cannot be served: {exc}") from exc
-            await self._load_everywhere(client, version)
+            await self.replicas.load_everywhere(client, version)
             target = version_id
         with self.sessions.begin() as s:
             previous = self._flip(s, alias, target, actor, "promote" if alias == PRODUCTION else "canary",
@@ -323,44 +261,13 @@ class AdapterRegistry:
         if not found:
             raise RegistryError(f"nothing to roll back: {alias} has no earlier version")
         if previous is not None:
-            await self._load_everywhere(client, self.get(previous), verify=False)
+            await self.replicas.load_everywhere(client, self.get(previous), verify=False)
         with self.sessions.begin() as s:
             self._flip(s, alias, previous, actor, "rollback")
             self._set_statuses(s)
         self.audit(actor, f"{alias}.rollback", previous or BASE, previous=current)
         log.info("alias.rolled_back", alias=alias, to=previous or BASE, previous=current, actor=actor)
         return previous
-
-    async def sync(self, client: LLMClient) -> list[str]:
-        """Make vLLM hold what the aliases need (after an engine restart). Returns the loaded names."""
-        await self._refresh_loaded(client)
-        base = self.settings.base_model_name
-        if self.settings.engine.base_adapter and base not in self.loaded:
-            await client.load_adapter(base, str(self.settings.base_adapter_dir))
-            self.loaded.add(base)
-        wanted = self._pinned() | ({self._previous(PRODUCTION)} - {None})
-        for name in sorted(self.loaded - wanted):
-            await self._unload(client, name)
-        for vid in sorted(wanted - self.loaded):
-            await self._ensure_loaded(client, self.get(vid))
-        return sorted(self.loaded - {base})
-
-
-def replica_urls(engine: EngineSettings) -> list[str]:
-    """Every vLLM replica: the configured list plus the addresses ``replica_discovery`` resolves to."""
-    urls = [u.rstrip("/") for u in engine.replica_urls]
-    if engine.replica_discovery:
-        host, _, port = engine.replica_discovery.rpartition(":")
-        try:
-            infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
-        except (OSError, ValueError) as exc:
-            raise RegistryError(
-                f"cannot discover vLLM replicas from {engine.replica_discovery!r}: {exc}"
-            ) from exc
-        for ip in sorted({info[4][0] for info in infos}):
-            urls.append(f"http://[{ip}]:{port}" if ":" in ip else f"http://{ip}:{port}")
-    return list(dict.fromkeys(urls))
-
 
 def _place(src: Path, dest: Path, *, move: bool) -> None:
     """Copy (or move) an adapter directory to its final place atomically."""

@@ -320,8 +320,12 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path(".ratchet"), description="models, adapters, databases, service data")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir")
-    log_level: str = "INFO"
-    log_json: bool = False
+    log_level: str = Field(default="INFO", description="Ratchet's own log level")
+    log_json: bool = Field(default=False, description="JSON lines on the terminal too (machines, log shippers)")
+    library_log_level: str = Field(
+        default="WARNING", description="level of chatty libraries (NeMo Guardrails, httpx, transformers ...)")
+    log_file: Path | None = Field(
+        default=None, description="JSON-lines log of everything; default <data_dir>/run/ratchet.log")
     engine: EngineSettings = Field(default_factory=EngineSettings)
     rag: RagSettings = Field(default_factory=RagSettings)
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
@@ -371,6 +375,11 @@ class Settings(BaseSettings):
     @property
     def adapters_dir(self) -> Path:
         return self.data_dir / "adapters"
+
+    @property
+    def log_path(self) -> Path:
+        """Where every log line goes as JSON (besides the terminal)."""
+        return self.log_file or self.run_dir / "ratchet.log"
 
     @property
     def run_dir(self) -> Path:

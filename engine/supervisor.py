@@ -8,7 +8,6 @@ keeps dying makes the supervisor stop with an error naming it instead of looping
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Sequence
 
 from engine.logs import get_logger

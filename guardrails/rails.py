@@ -27,6 +27,7 @@ from guardrails.normalize import strip_invisible
 from guardrails.patterns import first_match, load_patterns, neutralise
 from guardrails.refusals import save_refusal
 from guardrails.semantic import SemanticDetector, SemanticScore
+from guardrails.streaming import OutputChecks, guarded_stream
 from guardrails.threads import limited_threads
 from guardrails.timing import timed
 from guardrails.verdict import OutputEvent, RailVerdict
@@ -250,12 +251,21 @@ class Guardrails:
             return RailVerdict.refuse("output.fact_check", text, timings, flags)
         return None
 
+    def output_checks(self) -> OutputChecks:
+        """The narrow view of these rails that the streaming output rails use."""
+        return OutputChecks(
+            config=self.config,
+            mask=lambda text: self.mask(text, pii=self.config.mask_output),
+            rails_for=self.pool.get,
+            embedder=lambda: self.semantic.embedder,
+            fact_verdict=self.fact_verdict,
+            block_corroborated=self.output_block_corroborated,
+        )
+
     def stream_output(self, deltas: AsyncIterator[str], *, question: str, chunks: Sequence,
                       model: str) -> AsyncIterator[OutputEvent]:
         """Checked chunks of a streamed answer; see :func:`guardrails.streaming.guarded_stream`."""
-        from guardrails.streaming import guarded_stream
-
-        return guarded_stream(self, deltas, question=question, chunks=chunks, model=model)
+        return guarded_stream(self.output_checks(), deltas, question=question, chunks=chunks, model=model)
 
     # --- refusals ------------------------------------------------------------------------------------
     def record_refusal(self, verdict: RailVerdict, *, question: str, user: str | None,

@@ -28,7 +28,8 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engine.logs import get_logger
@@ -37,18 +38,34 @@ from guardrails.threads import limited_threads
 from guardrails.verdict import OutputEvent, RailVerdict
 
 if TYPE_CHECKING:
-    from guardrails.rails import Guardrails
+    from nemoguardrails import LLMRails
+
+    from engine.rag.embedder import Embedder
+    from engine.settings import GuardrailSettings
 
 log = get_logger(__name__)
 _BOUNDARY = re.compile(r"[.!?](\s)|\n")
 HOLDBACK_MAX_CHARS = 240
 
 
+@dataclass(frozen=True)
+class OutputChecks:
+    """What the streaming output rails need from the rails, and nothing more (built by
+    ``Guardrails.output_checks``)."""
+
+    config: GuardrailSettings
+    mask: Callable[[str], tuple[str, list[str]]]  # output masking: (masked text, flags)
+    rails_for: Callable[[str], LLMRails]  # the NeMo rails whose main model is this name
+    embedder: Callable[[], Embedder]  # the fact check's sentence embedder (loaded on first use)
+    fact_verdict: Callable[[Support, str, dict[str, float], list[str]], RailVerdict | None]
+    block_corroborated: Callable[[str, list[str]], bool]  # does a self-check 'block' of this text stand?
+
+
 class _Masker:
     """Masks text on its way out, holding back the tail after the last sentence boundary."""
 
-    def __init__(self, guard: "Guardrails", timings: dict[str, float], flags: list[str]) -> None:
-        self.guard, self.timings, self.flags = guard, timings, flags
+    def __init__(self, checks: OutputChecks, timings: dict[str, float], flags: list[str]) -> None:
+        self.checks, self.timings, self.flags = checks, timings, flags
         self.pending = ""
         self.shown: list[str] = []
 
@@ -69,7 +86,7 @@ class _Masker:
         if not text:
             return ""
         start = time.perf_counter()
-        masked, found = self.guard.mask(text, pii=self.guard.config.mask_output)
+        masked, found = self.checks.mask(text)
         self.timings["output.masking"] = self.timings.get("output.masking", 0.0) + (time.perf_counter() - start) * 1000
         self.flags.extend(flag for flag in found if flag not in self.flags)
         self.shown.append(masked)
@@ -79,9 +96,9 @@ class _Masker:
 class _FactChecker:
     """Checks released sentences against the chunks in the background while streaming goes on."""
 
-    def __init__(self, guard: "Guardrails", chunks: Sequence) -> None:
-        self.guard = guard
-        self.enabled = guard.config.enabled and guard.config.fact_check
+    def __init__(self, checks: OutputChecks, chunks: Sequence) -> None:
+        self.checks = checks
+        self.enabled = checks.config.enabled and checks.config.fact_check
         self.texts = [c.text for c in chunks]
         self.claims: list[str] = []
         self.tasks: list[asyncio.Task[list[str]]] = []
@@ -96,9 +113,9 @@ class _FactChecker:
     def _check(self, claims: list[str]) -> list[str]:
         start = time.perf_counter()
         try:
-            with limited_threads(self.guard.config.torch_threads):
-                return unsupported_claims(claims, self.texts, self.guard.semantic.embedder,
-                                          self.guard.config.fact_check_sentence_similarity)
+            with limited_threads(self.checks.config.torch_threads):
+                return unsupported_claims(claims, self.texts, self.checks.embedder(),
+                                          self.checks.config.fact_check_sentence_similarity)
         finally:
             self.busy_ms += (time.perf_counter() - start) * 1000
 
@@ -122,20 +139,20 @@ def _blocked_flow(piece: str) -> str | None:
     return f"{error.get('type')}:{error.get('param')}"
 
 
-async def guarded_stream(guard: "Guardrails", deltas: AsyncIterator[str], *, question: str,
+async def guarded_stream(checks: OutputChecks, deltas: AsyncIterator[str], *, question: str,
                          chunks: Sequence, model: str) -> AsyncIterator[OutputEvent]:
     """Yield checked :class:`OutputEvent` pieces, then a final event with the whole answer's verdict."""
-    with limited_threads(guard.config.torch_threads):  # NeMo embeds on first use, like the fact check
-        async for event in _stream(guard, deltas, question=question, chunks=chunks, model=model):
+    with limited_threads(checks.config.torch_threads):  # NeMo embeds on first use, like the fact check
+        async for event in _stream(checks, deltas, question=question, chunks=chunks, model=model):
             yield event
 
 
-async def _stream(guard: "Guardrails", deltas: AsyncIterator[str], *, question: str,
+async def _stream(checks: OutputChecks, deltas: AsyncIterator[str], *, question: str,
                   chunks: Sequence, model: str) -> AsyncIterator[OutputEvent]:
     timings: dict[str, float] = {}
     flags: list[str] = []
-    masker = _Masker(guard, timings, flags)
-    facts = _FactChecker(guard, chunks)
+    masker = _Masker(checks, timings, flags)
+    facts = _FactChecker(checks, chunks)
 
     def release(text: str, *, flush: bool = False) -> str:
         out = masker.flush() if flush else masker.feed(text)
@@ -161,9 +178,9 @@ async def _stream(guard: "Guardrails", deltas: AsyncIterator[str], *, question: 
             yield delta
 
     started = time.perf_counter()
-    use_nemo = guard.config.enabled and guard.config.self_check_output
+    use_nemo = checks.config.enabled and checks.config.self_check_output
     while True:
-        stream = (guard.pool.get(model).stream_async(messages=[{"role": "user", "content": question}],
+        stream = (checks.rails_for(model).stream_async(messages=[{"role": "user", "content": question}],
                                                      generator=tap()) if use_nemo else tap())
         blocked = None
         async for piece in stream:
@@ -179,7 +196,7 @@ async def _stream(guard: "Guardrails", deltas: AsyncIterator[str], *, question: 
         held = "".join(consumed)[fed:]
         fed += len(held)
         so_far = "".join(masker.shown) + masker.pending + held
-        if blocked.startswith("guardrails_violation") and guard.output_block_corroborated(so_far, flags):
+        if blocked.startswith("guardrails_violation") and checks.block_corroborated(so_far, flags):
             timings["output.self_check"] = _overhead(started, waited, timings)
             verdict = RailVerdict.refuse("output.self_check", "".join(masker.shown), timings, flags)
             facts.cancel()
@@ -203,7 +220,7 @@ async def _stream(guard: "Guardrails", deltas: AsyncIterator[str], *, question: 
         result = await facts.result()
         timings["output.fact_check"] = (time.perf_counter() - start) * 1000  # the wait it adds at the end
         timings["output.fact_check_busy"] = facts.busy_ms
-        refusal = guard.fact_verdict(result, answer, timings, flags)
+        refusal = checks.fact_verdict(result, answer, timings, flags)
     if refusal is not None:
         yield OutputEvent("", blocked=True, verdict=refusal)
         return

@@ -2,43 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlencode
-
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
-from bot.admin_web import auth
+from bot.admin_web import auth, views_adapters, views_feedback, views_guardrails, views_knowledge
 from bot.admin_web.metrics_export import render_metrics
+from bot.admin_web.pages import redirect, render
 from engine.logs import get_logger, request_context
 from engine.registry import AdapterRegistry
 from engine.settings import Settings
 
 log = get_logger(__name__)
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 OPEN_PATHS = {"/login", "/healthz"}
-
-
-def redirect(path: str, **params: str) -> RedirectResponse:
-    """A 303 redirect (after a POST) carrying a notice or error for the next page."""
-    query = urlencode({k: v for k, v in params.items() if v})
-    return RedirectResponse(f"{path}?{query}" if query else path, status_code=303)
-
-
-def render(request: Request, template: str, **context: Any) -> HTMLResponse:
-    """Render a page with the notice/error query parameters and the active section."""
-    context.setdefault("notice", request.query_params.get("notice"))
-    context.setdefault("error", request.query_params.get("error"))
-    context.setdefault("path", request.url.path)
-    return TEMPLATES.TemplateResponse(request, template, context)
 
 
 def create_app(settings: Settings) -> FastAPI:
     """The admin app for ``settings`` (its registry, database and services)."""
-    from bot.admin_web import views_adapters, views_feedback, views_guardrails, views_knowledge
-
     app = FastAPI(title="Ratchet admin", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.registry = AdapterRegistry(settings)

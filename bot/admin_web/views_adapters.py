@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from bot.admin_web import actions
-from bot.admin_web.app import redirect, render
+from bot.admin_web.pages import redirect, render
 from bot.admin_web.feedback_data import thumbs_rate_chart
 from engine.logs import get_logger
 from engine.registry import AdapterRegistry

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from bot.admin_web.app import render
+from bot.admin_web.pages import render
 from bot.admin_web.guardrails_data import recent_blocked, refusals_chart
 
 router = APIRouter()

@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from bot.admin_web.app import redirect, render
+from bot.admin_web.pages import redirect, render
 from bot.admin_web.knowledge_data import knowledge_overview, reingest
 
 router = APIRouter()

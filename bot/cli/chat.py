@@ -40,9 +40,10 @@ def ask(
     user: str | None = typer.Option(None, "--user", help="ask as this user (their groups apply)"),
     channel: str | None = typer.Option(None, "--channel", help="ask as if in this channel (its settings apply)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="show every log line (libraries too)"),
 ) -> None:
     """One answer through the whole pipeline (guardrails, retrieval, the routed adapter)."""
-    s = settings()
+    s = settings(interactive=True, verbose=verbose)
     answer = run(_ask(s, _question(s, question, user=user, channel=channel, source="cli")))
     if as_json:
         print_json(answer.as_json())
@@ -72,9 +73,10 @@ def _print_citations(answer: Answer, out: TextIO) -> None:
 def chat(
     user: str | None = typer.Option(None, "--user", help="chat as this user"),
     channel: str | None = typer.Option(None, "--channel", help="as if in this channel"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="show every log line (libraries too)"),
 ) -> None:
     """Terminal chat through the same pipeline as Slack: streaming answers with citations, +/- to vote."""
-    s = settings()
+    s = settings(interactive=True, verbose=verbose)
     run(ChatSession(s, user=user, channel=channel).run(sys.stdin, sys.stdout))
 
 

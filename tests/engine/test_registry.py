@@ -211,7 +211,7 @@ async def test_promotion_loads_on_every_replica_before_the_flip(make_settings, v
 
 
 async def test_replicas_are_discovered_from_a_service_name(make_settings, vllm_url, client, random_adapters) -> None:
-    from engine.registry import replica_urls
+    from engine.replicas import replica_urls
 
     port = vllm_url.rsplit(":", 1)[1]
     settings = make_settings(engine={"vllm_url": vllm_url, "replica_discovery": f"localhost:{port}"})
