@@ -1,9 +1,10 @@
-"""Ratchet's front ends: the Slack app, `ratchet chat` / `ratchet ask`, and the answer pipeline they share.
+"""Ratchet's front ends and the answer pipeline they share.
 
-What the rest of Ratchet may use (import from the modules named; this package imports nothing itself,
-because ``engine.settings`` imports ``bot.settings_section``):
-
-- ``bot.pipeline.Pipeline`` and ``bot.answers.Question`` / ``Answer`` / ``PipelineEvent`` — the answer pipeline;
-- ``bot.admin_actions.AdminActions`` — status / adapters / promote / rollback / canary with audit (Slack and admin page);
-- ``bot.slack.app.RatchetSlackApp`` — the bolt app (`ratchet bot`).
+- ``bot.pipeline.Pipeline`` with ``bot.answers.Question`` / ``Answer`` / ``PipelineEvent`` — the answer pipeline,
+  over the services in ``bot.components.Components``;
+- ``bot.slack`` — the slack-bolt app (verify → dedupe → route → answer / votes / admin commands);
+- ``bot.cli`` — the ``ratchet`` command line, one module per command group;
+- ``bot.admin_web`` — the admin page; ``bot.admin_actions.AdminActions`` — the admin operations that Slack and
+  the page share (status, adapters, promote, rollback, canary, with audit);
+- ``bot.testing`` — a local stand-in for the Slack Web API (tests and ``ratchet bench pipeline``).
 """

@@ -29,6 +29,18 @@ from engine.vllm_server import vllm_process  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
+# A test that uses one of these fixtures (directly or through another fixture) needs that service: it gets
+# the marker automatically, so `pytest -m "not vllm and not weaviate"` runs exactly the fast part.
+SERVICE_FIXTURES = {"vllm_url": "vllm", "weaviate_endpoint": "weaviate"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with the services its fixture closure needs (markers written by hand may be wrong)."""
+    for item in items:
+        for fixture, marker in SERVICE_FIXTURES.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(getattr(pytest.mark, marker))
+
 
 def _loopback(url: str) -> str:
     host = urlparse(url).hostname or ""
