@@ -40,7 +40,7 @@ class _CurrentStderr:
 # ``library_level`` (WARNING by default) unless the user asks for more.
 LIBRARY_LOGGERS = ("nemoguardrails", "httpx", "httpcore", "openai", "langchain", "langchain_core",
                    "transformers", "sentence_transformers", "urllib3", "weaviate", "asyncio", "slack_bolt",
-                   "slack_sdk", "apscheduler", "uvicorn", "uvicorn.error", "aiohttp", "filelock", "datasets",
+                   "slack_sdk", "apscheduler", "aiohttp", "filelock", "datasets",
                    "fastembed", "annoy", "numexpr", "peft", "trl", "accelerate")
 
 
