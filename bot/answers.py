@@ -51,6 +51,7 @@ class Answer:
     standalone_query: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     answer_id: str | None = None  # feedback store id (votes attach here)
+    grounding: str | None = None  # "model" (its supported sentences) | "extractive" (quoted documents)
 
     def as_json(self) -> dict[str, Any]:
         """The `ratchet ask --json` object."""
@@ -64,6 +65,7 @@ class Answer:
             "error": self.error,
             "cached": self.cached,
             "answer_id": self.answer_id,
+            "grounding": self.grounding,
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         }
 

@@ -17,6 +17,8 @@ SERVICE_DOWN = {
     "search": "Sorry, the document search is not answering right now ({detail}). Please try again in a minute.",
     "guardrails": "Sorry, the safety checks are not answering right now ({detail}). Please try again in a minute.",
 }
+EXTRACTIVE_INTRO = "I couldn't write an answer I can back up, so here is what the documents say:"
+UNSUPPORTED_LABEL = "_Not found in the documents (unverified, written by the model):_"
 INTERNAL_ERROR = "Sorry, something went wrong on my side while answering. Please try again; it has been logged."
 REFUSED_DEFAULT = "I can't help with that request."
 NOT_ADMIN = "Sorry, only Ratchet admins can use `/ratchet {command}`. The attempt has been logged."

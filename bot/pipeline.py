@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from bot import messages
 from bot.answers import DELTA, FINAL, STATUS, Answer, PipelineEvent, Question, Stopwatch
 from bot.components import Components, call
+from bot.grounded import CitationNumbers, extractive_answer, model_answer, use_model_text
 from bot.prompting import Citation, build_messages, citations_for, to_citation, trim_history
 from engine.logs import get_logger
 from engine.metrics import TOKENS_PER_SECOND, observe_answer
@@ -31,7 +32,7 @@ from engine.rag import CachedAnswer, Retrieval, RetrievedChunk
 from engine.registry import Route
 from engine.settings import Settings
 from feedback import AnswerRecord
-from guardrails import RailVerdict
+from guardrails import OutputEvent, RailVerdict
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -122,6 +123,7 @@ class _Run:
         self.rails: dict[str, Any] = {}  # JSON record of what each rail decided
         self.history: list[dict[str, str]] = []
         self.input_check: asyncio.Future[RailVerdict] | None = None
+        self.model_text: list[str] = []  # what the model wrote, before any rail (recorded for learning)
 
     def final(self, answer: Answer) -> PipelineEvent:
         answer.timings_ms = self.clock.total()
@@ -247,11 +249,15 @@ class _Run:
         return list(kept)
 
     async def _no_evidence(self, retrieval: Retrieval, chunks: list[RetrievedChunk]) -> Answer:
-        text = messages.NO_EVIDENCE if chunks else messages.NO_SOURCES
-        answer = Answer(text=text, citations=[to_citation(c) for c in chunks], adapter=self.route.version_id,
-                        alias=self.route.alias, refused=True, refusal_rail="not_enough_evidence",
-                        standalone_query=retrieval.query)
+        answer = self._no_evidence_answer(retrieval, chunks)
         return await self._recorded(answer, prompt=[], chunks=chunks, standalone=retrieval.query)
+
+    def _no_evidence_answer(self, retrieval: Retrieval, chunks: list[RetrievedChunk]) -> Answer:
+        """"Not enough evidence", with the closest sources (not recorded yet)."""
+        text = messages.NO_EVIDENCE if chunks else messages.NO_SOURCES
+        return Answer(text=text, citations=[to_citation(c) for c in chunks], adapter=self.route.version_id,
+                      alias=self.route.alias, refused=True, refusal_rail="not_enough_evidence",
+                      standalone_query=retrieval.query)
 
     async def _cache_lookup(self, text: str) -> Answer | None:
         if not self.p.settings.rag.cache_enabled or self.q.alternative_of is not None:
@@ -274,49 +280,77 @@ class _Run:
     # --- generation --------------------------------------------------------------------------------------
     async def _generate(self, text: str, retrieval: Retrieval,
                         chunks: list[RetrievedChunk]) -> AsyncIterator[PipelineEvent]:
+        """Stream the model's supported sentences (each cited as it is shown), then compose the answer."""
         prompt = build_messages(text, chunks, self.history)
-        parts: list[str] = []
-        blocked = None
+        numbers = CitationNumbers(chunks)
+        shown: list[str] = []
+        final: OutputEvent | None = None
         start = time.perf_counter()
         async with aclosing(self._guarded_stream(prompt, text, chunks)) as stream:
-            async for piece, verdict in stream:
-                if verdict is not None and not verdict.allowed:
-                    blocked = verdict
+            async for event in stream:
+                if event.blocked or event.verdict is not None:
+                    final = event
                     break
-                refusal = await self._refused_input() if piece else None
+                refusal = await self._refused_input()
                 if refusal is not None:
                     yield self.final(refusal)
                     return
-                if piece:
-                    self.clock.timings.setdefault("first_token", (time.perf_counter() - self.clock.start) * 1000)
-                    parts.append(piece)
-                    yield PipelineEvent(DELTA, text=piece)
+                piece = numbers.cite(event.text, event.source) if self.grounded else event.text
+                self.clock.timings.setdefault("first_token", (time.perf_counter() - self.clock.start) * 1000)
+                shown.append(piece)
+                yield PipelineEvent(DELTA, text=piece + " ")
         self.clock.lap("generation", start)
-        refusal = await self._refused_input()  # an empty answer never waited for the input verdict
+        refusal = await self._refused_input()  # an answer with nothing shown never waited for the input verdict
         if refusal is not None:
             yield self.final(refusal)
             return
-        body = "".join(parts).strip()
-        if blocked is not None:
-            self._record_refusal(blocked)
-            answer = Answer(text=blocked.message or messages.REFUSED_DEFAULT, refused=True,
-                            refusal_rail=blocked.rail, adapter=self.route.version_id, alias=self.route.alias)
-        else:
-            answer = Answer(text=body, citations=citations_for(body, chunks), adapter=self.route.version_id,
-                            alias=self.route.alias, standalone_query=retrieval.query)
+        answer = await self._compose(text, retrieval, chunks, numbers, shown, final)
         answer = await self._recorded(answer, prompt=prompt, chunks=chunks, standalone=retrieval.query)
         if not answer.refused:
             await self._cache_store(text, answer, chunks)
         yield self.final(answer)
 
+    @property
+    def grounded(self) -> bool:
+        g = self.p.settings.guardrails
+        return self.parts.guardrails is not None and g.enabled and g.fact_check
+
+    async def _compose(self, text: str, retrieval: Retrieval, chunks: list[RetrievedChunk],
+                       numbers: CitationNumbers, shown: list[str], final: OutputEvent | None) -> Answer:
+        """The answer a user sees (see :mod:`bot.grounded`): refused, the model's grounded text, or quotes."""
+        route = dict(adapter=self.route.version_id, alias=self.route.alias)
+        if final is not None and final.blocked:
+            self._record_refusal(final.verdict)
+            return Answer(text=final.verdict.message or messages.REFUSED_DEFAULT, refused=True,
+                          refusal_rail=final.verdict.rail, **route)
+        if not self.grounded:
+            body = " ".join(shown).strip()
+            return Answer(text=body, citations=citations_for(body, chunks), standalone_query=retrieval.query,
+                          **route)
+        claims = final.claims if final is not None else 0
+        supported = len(shown)
+        self.rails["grounding"] = {"claims": claims, "supported": supported,
+                                   "held_back": final.held_back if final is not None else 0}
+        if use_model_text(supported, claims, self.p.settings.guardrails.grounded_min_share):
+            composed = model_answer(numbers, shown, final.unsupported if final is not None else [])
+        else:
+            quotes = await call(self.parts.guardrails.extract, text, chunks)
+            if not quotes:
+                self.rails["grounding"]["answer"] = "no_evidence"
+                return self._no_evidence_answer(retrieval, chunks)
+            composed = extractive_answer(chunks, quotes)
+        self.rails["grounding"]["answer"] = composed.kind
+        return Answer(text=composed.text, citations=composed.citations, standalone_query=retrieval.query,
+                      grounding=composed.kind, **route)
+
     async def _guarded_stream(self, prompt: list[dict[str, str]], text: str,
-                              chunks: list[RetrievedChunk]) -> AsyncIterator[tuple[str, RailVerdict | None]]:
-        """(text, verdict) pairs: the model's deltas through the streaming output rails."""
+                              chunks: list[RetrievedChunk]) -> AsyncIterator[OutputEvent]:
+        """The model's deltas through the streaming output rails: released sentences, then the verdict."""
         deltas = self._model_deltas(prompt)
         rails = self.parts.guardrails
         if rails is None:
             async for piece in deltas:
-                yield piece, None
+                yield OutputEvent(piece)
             return
         events = rails.stream_output(deltas, question=text, chunks=chunks, model=self.route.model)
         deadline = self.bot.generation_timeout_s
@@ -327,10 +361,9 @@ class _Run:
                 break
             except ServiceFailure as failure:
                 raise _root_failure(failure) from None
-            verdict = event.verdict
-            if verdict is not None:
-                self.rails["output"] = _verdict_dict(verdict)
-            yield event.text, (verdict if event.blocked else None)
+            if event.verdict is not None:
+                self.rails["output"] = _verdict_dict(event.verdict)
+            yield event
             if event.blocked:
                 return
 
@@ -356,6 +389,7 @@ class _Run:
                         TOKENS_PER_SECOND.labels(adapter=self.route.version_id or "base").set(
                             delta.generation.tokens_per_s)
                     return
+                self.model_text.append(delta.text)
                 yield delta.text
         finally:
             await stream.aclose()
@@ -375,7 +409,8 @@ class _Run:
             sampling={"temperature": engine.temperature, "repetition_penalty": engine.repetition_penalty,
                       "max_tokens": self.bot.answer_max_tokens or engine.default_max_tokens,
                       "cached": answer.cached},
-            guardrails=self.rails, timings_ms=dict(self.clock.timings), source=self.q.source,
+            guardrails={**self.rails, **({"model_text": "".join(self.model_text)} if self.model_text else {})},
+            timings_ms=dict(self.clock.timings), source=self.q.source,
             channel=self.q.channel, thread_ts=self.q.thread_ts, user=self.q.user, refused=answer.refused,
             refusal_rail=answer.refusal_rail,
         )

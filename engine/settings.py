@@ -178,14 +178,22 @@ class GuardrailSettings(BaseModel):
         default=0.55, ge=0.0, le=1.0, description="a sentence is supported when this close to a chunk sentence"
     )
     mask_output: bool = True
-    # --- streaming -----------------------------------------------------------------------------------
-    stream_chunk_size: int = Field(default=32, ge=1, description="deltas per checked streaming chunk")
-    stream_context_size: int = Field(default=4, ge=0, description="deltas carried over as context")
-    stream_first: bool = Field(
-        default=True,
-        description="show a chunk while its check runs (a blocked answer is then retracted as a whole); "
-                    "false: show a chunk only after its check passed (first text ~ one check later)",
+    # --- grounded answers ----------------------------------------------------------------------------
+    unsupported_text: Literal["hide", "mark"] = Field(
+        default="hide",
+        description="model sentences no retrieved chunk supports: never shown (hide), or shown after the "
+                    "answer under a clear 'not found in the documents' label (mark; the output self-check "
+                    "runs on them first)",
     )
+    grounded_min_share: float = Field(
+        default=0.5, ge=0.0, le=1.0,
+        description="share of the model's sentences that must be supported to show its text; below it the "
+                    "answer quotes the documents instead",
+    )
+    extractive_max_chars: int = Field(default=600, ge=80, description="length of a quoted (extractive) answer")
+    extractive_min_relevance: float = Field(
+        default=0.35, description="a document sentence is quoted only this relevant to the question (cosine + "
+                                  "keyword overlap); none relevant enough = 'not enough evidence'")
     torch_threads: int | None = Field(
         default=1, ge=1,
         description="torch threads while the rails embed; 1 avoids oversubscribing a CPU shared with vLLM "

@@ -72,7 +72,7 @@ async def _guarded(guard: Guardrails, client: LLMClient, question: str, chunks: 
     text = ""
     try:
         async for event in guard.stream_output(gated(), question=pre.text, chunks=kept, model=model):
-            text += event.text
+            text += event.text + (" " if event.text else "")
             if event.verdict is not None:
                 for rail, ms in {**(await check).timings_ms, **event.verdict.timings_ms}.items():
                     timings.setdefault(rail, []).append(ms)

@@ -1,8 +1,15 @@
-"""Fact check: is each sentence of an answer supported by the retrieved chunks?
+"""Grounding: which retrieved chunk supports each sentence of an answer, and quoting the documents instead.
 
-A sentence is supported when its embedding is close to some chunk sentence, or when most of its content
-words appear in the chunks (numbers must appear verbatim). Runs offline; no LLM call (a 135M model's
-yes/no on entailment is noise).
+A sentence is supported by a chunk when every number and every identifier it contains (``file_name.conf``,
+``os.path.join``, ``/etc/fstab``, ``--flag``, ``run()``, anything in backticks) appears verbatim in that chunk,
+and either most of its content words appear in the chunk or its embedding is close to one of the chunk's
+sentences. The verbatim rule is what stops invented commands and file names: a sentence that names a file
+the documents never mention is not supported, however similar it sounds. Runs offline; no LLM call (a 135M
+model's yes/no on entailment is noise).
+
+:func:`attribute` gives each sentence its supporting chunk (or none); :func:`extract` picks the few
+sentences of the chunks that answer a question best — the answer shown when the model's own text is not
+supported.
 """
 
 from __future__ import annotations
@@ -18,6 +25,10 @@ from engine.rag.embedder import Embedder
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"[a-z0-9]+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_TICKED = re.compile(r"`([^`\n]+)`")
+_TOKEN = re.compile(r"[\w./:~()\[\]-]+")
+_IDENTIFIER = re.compile(r"^-{1,2}[a-z]|\w\w\.[a-z_]|\w\.[a-z_]\w|\)\.[a-z_]|\w_\w|/\w|\w\(\)", re.IGNORECASE)
+_MARKER = re.compile(r"\s*\[\d{1,2}\]")
 _STOP = frozenset(
     "a an the and or but if of to in on at for with by from as is are was were be been it this that these "
     "those you your i we our they their he she his her them can may will would should could do does did "
@@ -49,8 +60,31 @@ def sentences(text: str) -> list[str]:
     return [p for p in parts if len(_WORD.findall(p.lower())) >= MIN_SENTENCE_WORDS]
 
 
+def words(text: str) -> list[str]:
+    """The lower-cased words of ``text``."""
+    return _WORD.findall(text.lower())
+
+
 def _content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2}
+
+
+def identifiers(text: str) -> set[str]:
+    """Code-like tokens that must appear verbatim to be supported: backticked spans, file names, dotted
+    names, paths, flags, calls (trailing sentence punctuation removed)."""
+    found = {t.strip() for t in _TICKED.findall(text) if t.strip()}
+    for token in _TOKEN.findall(_TICKED.sub(" ", text)):
+        token = token.rstrip(".:,;").lstrip("([")
+        if token.endswith(")") and token.count("(") < token.count(")"):
+            token = token.rstrip(")")
+        if token and _IDENTIFIER.search(token) and not _NUMBER.fullmatch(token):
+            found.add(token)
+    return found
+
+
+def strip_markers(text: str) -> str:
+    """``text`` without citation markers like ``[2]`` (the model's own numbering is not trusted)."""
+    return _MARKER.sub("", text).strip()
 
 
 def _lexically_supported(sentence: str, chunk_words: set[str], chunk_text: str) -> bool:
@@ -91,14 +125,92 @@ _EVIDENCE_CACHE_SIZE = 512
 _evidence_cache: dict[tuple[str, str], np.ndarray] = {}
 
 
+def _chunk_vectors(text: str, embedder: Embedder) -> np.ndarray:
+    """Vectors of one chunk's sentences, in :func:`sentences` order (cached per process)."""
+    key = (embedder.path, text)
+    if key not in _evidence_cache:
+        if len(_evidence_cache) >= _EVIDENCE_CACHE_SIZE:
+            _evidence_cache.pop(next(iter(_evidence_cache)))
+        _evidence_cache[key] = embedder.embed(sentences(text) or [text])
+    return _evidence_cache[key]
+
+
 def _evidence_vectors(chunk_texts: tuple[str, ...], embedder: Embedder) -> np.ndarray:
-    """Sentence vectors of every chunk, stacked (per-chunk vectors cached)."""
-    parts = []
-    for text in chunk_texts:
-        key = (embedder.path, text)
-        if key not in _evidence_cache:
-            if len(_evidence_cache) >= _EVIDENCE_CACHE_SIZE:
-                _evidence_cache.pop(next(iter(_evidence_cache)))
-            _evidence_cache[key] = embedder.embed(sentences(text) or [text])
-        parts.append(_evidence_cache[key])
-    return np.vstack(parts)
+    """Sentence vectors of every chunk, stacked."""
+    return np.vstack([_chunk_vectors(text, embedder) for text in chunk_texts])
+
+
+# --- attribution: the chunk that supports each sentence ------------------------------------------------------
+@dataclass(frozen=True)
+class GroundedSentence:
+    """A sentence and the index of the chunk that supports it (None: no chunk does)."""
+
+    text: str
+    source: int | None
+    score: float = 0.0
+
+    @property
+    def supported(self) -> bool:
+        return self.source is not None
+
+
+def _verbatim_ok(sentence: str, chunk_text: str) -> bool:
+    lowered = chunk_text.lower()
+    names = {i.split("(")[0] or i for i in identifiers(sentence)}  # json.dumps(obj) -> json.dumps
+    return (all(n in chunk_text for n in _NUMBER.findall(sentence))
+            and all(name.lower() in lowered for name in names))
+
+
+def attribute(sentence: str, chunk_texts: Sequence[str], embedder: Embedder, similarity: float) -> GroundedSentence:
+    """The chunk that supports ``sentence`` best (lexically first, then by embedding), or none."""
+    claim = strip_markers(sentence)
+    allowed = [i for i, text in enumerate(chunk_texts) if _verbatim_ok(claim, text)]
+    if not allowed:
+        return GroundedSentence(sentence, None)
+    words = _content_words(claim)
+    if words:
+        overlaps = [(len(words & _content_words(chunk_texts[i])) / len(words), i) for i in allowed]
+        best, index = max(overlaps, key=lambda pair: (pair[0], -pair[1]))
+        if best >= 0.6:
+            return GroundedSentence(sentence, index, best)
+    vector = embedder.embed([claim])[0]
+    sims = [(float(np.max(_chunk_vectors(chunk_texts[i], embedder) @ vector)), i) for i in allowed]
+    best, index = max(sims, key=lambda pair: (pair[0], -pair[1]))
+    return GroundedSentence(sentence, index if best >= similarity else None, best)
+
+
+# --- extraction: quote the documents -----------------------------------------------------------------------
+QUOTE_MAX_CHARS = 300
+
+
+def extract(question: str, chunk_texts: Sequence[str], embedder: Embedder, *, max_chars: int,
+            min_relevance: float, max_sentences: int = 4) -> list[GroundedSentence]:
+    """The chunk sentences that answer ``question`` best (relevance = cosine to the question plus keyword
+    overlap, a little less for lower-ranked chunks), at most ``max_chars`` in all, in reading order.
+    Empty when nothing reaches ``min_relevance``: then the documents do not answer the question."""
+    if not chunk_texts:
+        return []
+    q_vector = embedder.embed([question])[0]
+    q_words = _content_words(question)
+    scored: list[tuple[float, int, int, str]] = []
+    for i, text in enumerate(chunk_texts):
+        parts = sentences(text)
+        if not parts:
+            continue
+        sims = _chunk_vectors(text, embedder) @ q_vector
+        for j, (part, sim) in enumerate(zip(parts, sims)):
+            overlap = len(q_words & _content_words(part)) / max(1, len(q_words))
+            scored.append((float(sim) + 0.3 * overlap - 0.02 * i, i, j, part))
+    scored.sort(key=lambda row: -row[0])
+    picked: list[tuple[int, int, str, float]] = []
+    used = 0
+    for score, i, j, part in scored:
+        if score < min_relevance or len(picked) >= max_sentences:
+            break
+        quote = part if len(part) <= QUOTE_MAX_CHARS else part[:QUOTE_MAX_CHARS].rsplit(" ", 1)[0] + " …"
+        if picked and used + len(quote) > max_chars:
+            continue
+        picked.append((i, j, quote, score))
+        used += len(quote)
+    picked.sort()
+    return [GroundedSentence(quote, i, score) for i, _, quote, score in picked]

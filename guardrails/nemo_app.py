@@ -1,9 +1,9 @@
 """NeMo Guardrails, offline and rails-only: the config that points at vLLM, one LLMRails per model.
 
-The packaged ``config/nemo`` directory holds the NeMo config (rails-only, streaming output rails) and
+The packaged ``config/nemo`` directory holds the NeMo config (rails-only self-checks) and
 the self-check prompts. At load time Ratchet adds the main model (vLLM's OpenAI-compatible endpoint with
 the adapter in force as the model name), the local embeddings model, the flows the settings switch on,
-and the streaming chunk sizes. Telemetry is off; no host but vLLM is called.
+and the self-check lengths. Telemetry is off; no host but vLLM is called.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ OUTPUT_FLOW = "self check output"
 
 
 def nemo_config_dict(settings: Settings, model: str) -> dict[str, Any]:
-    """The NeMo config (as a dict) for ``model``: packaged files plus models, flows and streaming."""
+    """The NeMo config (as a dict) for ``model``: packaged files plus models and flows."""
     nemo_dir = config_dir(settings) / "nemo"
     data: dict[str, Any] = {}
     for name in ("config.yml", "prompts.yml"):
@@ -57,12 +57,7 @@ def nemo_config_dict(settings: Settings, model: str) -> dict[str, Any]:
     rails.setdefault("input", {})["flows"] = [INPUT_FLOW] if g.self_check_input else []
     output = rails.setdefault("output", {})
     output["flows"] = [OUTPUT_FLOW] if g.self_check_output else []
-    output["streaming"] = {
-        "enabled": True,
-        "chunk_size": g.stream_chunk_size,
-        "context_size": g.stream_context_size,
-        "stream_first": g.stream_first,
-    }
+    output.pop("streaming", None)  # Ratchet streams sentence by sentence itself (guardrails/streaming.py)
     for prompt in data.get("prompts", []):
         prompt["max_tokens"] = g.self_check_max_tokens
     return data

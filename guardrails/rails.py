@@ -6,7 +6,8 @@ which the pipeline runs in parallel with retrieval). The self-check of a 135M mo
 default its "block" only counts when corroborated by the similarity detector (``semantic_suspicion``).
 
 Retrieval: chunks that give the assistant orders are dropped or neutralised; PII is masked.
-Output: secret/PII masking, NeMo self check output, and a fact check against the chunks.
+Output: secret/PII masking and grounding (each sentence attributed to the chunk that supports it; the
+rest held back); NeMo self check output only on text the chunks do not support.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TypeVar
 from engine.logs import get_logger
 from engine.metrics import REFUSALS
 from engine.settings import Settings
-from guardrails.grounding import Support, support
+from guardrails.grounding import GroundedSentence, Support, attribute, extract, support
 from guardrails.masking import mask_text
 from guardrails.nemo_app import RailsPool, config_dir
 from guardrails.normalize import strip_invisible
@@ -190,24 +191,35 @@ class Guardrails:
 
     # --- output --------------------------------------------------------------------------------------
     async def check_output(self, answer: str, *, question: str, chunks: Sequence, model: str) -> RailVerdict:
-        """Mask secrets/PII, NeMo self check output, and fact check against ``chunks`` (whole answer)."""
+        """A whole answer: mask secrets/PII, fact check each sentence against ``chunks``, and run NeMo's
+        self check output on the sentences the chunks do not support (supported text repeats the
+        documents, so the model's self-check cannot decide anything about it)."""
         timings: dict[str, float] = {}
         if not self.config.enabled:
             return RailVerdict(True, answer, timings_ms=timings)
         with timed(timings, "output.masking"):
             text, flags = self.mask(answer, pii=self.config.mask_output)
-        if self.config.self_check_output:
-            blocked = await self._self_check_output(text, question, model, timings, flags)
-            if blocked:
+        result = self._support(text, chunks, timings)
+        if self.config.self_check_output and result.unsupported:
+            if await self.self_check_output(" ".join(result.unsupported), question, model, timings, flags):
                 return RailVerdict.refuse("output.self_check", text, timings, flags)
-        verdict = self.fact_check(text, chunks, timings, flags)
+        verdict = self.fact_verdict(result, text, timings, flags) if self.config.fact_check else None
         if verdict is not None:
             return verdict
         rail = "output.masking" if text != answer else ("output.fact_check" if "unverified" in flags else None)
         return RailVerdict(True, text, rail=rail, flags=flags, timings_ms=timings)
 
-    async def _self_check_output(self, text: str, question: str, model: str, timings: dict[str, float],
-                                 flags: list[str]) -> bool:
+    def _support(self, text: str, chunks: Sequence, timings: dict[str, float]) -> Support:
+        if not self.config.fact_check:
+            return Support(1.0, [], 0)
+        with timed(timings, "output.fact_check"), limited_threads(self.config.torch_threads):
+            return support(text, [c.text for c in chunks], self.semantic.embedder,
+                           self.config.fact_check_sentence_similarity)
+
+    async def self_check_output(self, text: str, question: str, model: str, timings: dict[str, float],
+                                flags: list[str]) -> bool:
+        """NeMo self check output on ``text``: True when it blocks and the block stands (see
+        :meth:`output_block_corroborated`)."""
         from nemoguardrails.rails.llm.options import RailStatus, RailType
 
         try:
@@ -231,16 +243,6 @@ class Guardrails:
         flags.append("self_check_overruled")
         return False
 
-    def fact_check(self, text: str, chunks: Sequence, timings: dict[str, float],
-                   flags: list[str]) -> RailVerdict | None:
-        """Flag (adds 'unverified') or refuse an answer the chunks do not support; None = not refused."""
-        if not self.config.fact_check:
-            return None
-        with timed(timings, "output.fact_check"), limited_threads(self.config.torch_threads):
-            result = support(text, [c.text for c in chunks], self.semantic.embedder,
-                             self.config.fact_check_sentence_similarity)
-        return self.fact_verdict(result, text, timings, flags)
-
     def fact_verdict(self, result: Support, text: str, timings: dict[str, float],
                      flags: list[str]) -> RailVerdict | None:
         """Turn a fact-check result into a flag ('unverified') or a refusal (``fact_check_action``)."""
@@ -251,20 +253,32 @@ class Guardrails:
             return RailVerdict.refuse("output.fact_check", text, timings, flags)
         return None
 
+    def attribute(self, sentence: str, chunk_texts: Sequence[str]) -> GroundedSentence:
+        """The chunk that supports ``sentence`` (blocking: embeds when the words alone do not decide)."""
+        with limited_threads(self.config.torch_threads):
+            return attribute(sentence, chunk_texts, self.semantic.embedder,
+                             self.config.fact_check_sentence_similarity)
+
+    def extract(self, question: str, chunks: Sequence) -> list[GroundedSentence]:
+        """The few sentences of ``chunks`` that answer ``question`` (empty: they do not answer it)."""
+        with limited_threads(self.config.torch_threads):
+            return extract(question, [c.text for c in chunks], self.semantic.embedder,
+                           max_chars=self.config.extractive_max_chars,
+                           min_relevance=self.config.extractive_min_relevance)
+
     def output_checks(self) -> OutputChecks:
         """The narrow view of these rails that the streaming output rails use."""
         return OutputChecks(
             config=self.config,
             mask=lambda text: self.mask(text, pii=self.config.mask_output),
-            rails_for=self.pool.get,
-            embedder=lambda: self.semantic.embedder,
+            attribute=self.attribute,
+            self_check=self.self_check_output,
             fact_verdict=self.fact_verdict,
-            block_corroborated=self.output_block_corroborated,
         )
 
     def stream_output(self, deltas: AsyncIterator[str], *, question: str, chunks: Sequence,
                       model: str) -> AsyncIterator[OutputEvent]:
-        """Checked chunks of a streamed answer; see :func:`guardrails.streaming.guarded_stream`."""
+        """Released sentences of a streamed answer; see :func:`guardrails.streaming.guarded_stream`."""
         return guarded_stream(self.output_checks(), deltas, question=question, chunks=chunks, model=model)
 
     # --- refusals ------------------------------------------------------------------------------------

@@ -1,50 +1,40 @@
-"""Streaming output rails: checked chunks of an answer as it is generated.
+"""Streaming output rails: an answer shown sentence by sentence, each one masked and grounded first.
 
-The deltas go through NeMo Guardrails' streaming output rails (``LLMRails.stream_async(generator=...)``),
-which buffer ``stream_chunk_size`` deltas (plus ``stream_context_size`` of context) and run
-``self check output`` on each buffer. With ``stream_first: false`` a chunk is released only
-after its check passed; secrets/PII are masked on the way out, holding text back to the next sentence
-boundary so a secret split across deltas is still masked whole.
+The model's deltas are masked on the way out (secrets and PII; the text after the last sentence boundary is
+held back so a secret split across deltas is still masked whole). Each completed sentence is then
+attributed to the retrieved chunk that supports it (:func:`guardrails.grounding.attribute`, in a worker
+thread while the model keeps generating): a supported sentence is released at once, carrying its chunk's
+index (the bot cites it right there); an unsupported one is never released. Nothing waits for a fixed
+number of tokens, and no model call sits on this path.
 
-What happens to text already shown when a later chunk is blocked
------------------------------------------------------------------
-The blocked chunk itself is never shown (with ``stream_first: true`` it may already have been shown).
-Chunks before it passed their checks and were shown. The stream then ends with one
-``OutputEvent(blocked=True)`` whose verdict carries the friendly refusal (``message``) and the text
-shown so far (``text``): the bot must replace the partial message it has been updating with the
-refusal message, so no part of a blocked answer stays visible, and record the refusal. The fact check
-checks each sentence as soon as it is released (in a worker thread, while the model keeps generating)
-and decides on the whole answer at the end; with ``fact_check_action: block`` a failing answer is retracted
-the same way, with ``flag`` (default) the final verdict carries the ``unverified`` flag.
-
-A self-check "block" of the tiny model is only honoured when corroborated (a secret was masked or the
-text matches injection/jailbreak patterns, or ``self_check_alone_blocks``); otherwise the held chunk is
-released and streaming continues over the remaining deltas (flag ``self_check_overruled``).
+The final event's verdict has the whole released text, the flags (``unverified`` when a sentence was held
+back) and the held-back sentences (``unsupported``). What the bot does with those is its answer policy
+(:mod:`bot.pipeline`): show the supported sentences, or quote the documents instead, and — only with
+``guardrails.unsupported_text: mark`` — show the unsupported ones as clearly marked, after the model's own
+output self-check (NeMo ``self check output``) passed them: the self-check only runs where it can change
+what a user sees. With ``fact_check_action: block`` a mostly unsupported answer ends in a blocked event.
+With ``fact_check`` off every sentence is released as it is (no source).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engine.logs import get_logger
-from guardrails.grounding import Support, sentences, unsupported_claims
-from guardrails.threads import limited_threads
+from guardrails.grounding import MIN_SENTENCE_WORDS, GroundedSentence, Support, words
 from guardrails.verdict import OutputEvent, RailVerdict
 
 if TYPE_CHECKING:
-    from nemoguardrails import LLMRails
-
-    from engine.rag.embedder import Embedder
     from engine.settings import GuardrailSettings
 
 log = get_logger(__name__)
 _BOUNDARY = re.compile(r"[.!?](\s)|\n")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 HOLDBACK_MAX_CHARS = 240
 
 
@@ -55,10 +45,9 @@ class OutputChecks:
 
     config: GuardrailSettings
     mask: Callable[[str], tuple[str, list[str]]]  # output masking: (masked text, flags)
-    rails_for: Callable[[str], LLMRails]  # the NeMo rails whose main model is this name
-    embedder: Callable[[], Embedder]  # the fact check's sentence embedder (loaded on first use)
+    attribute: Callable[[str, Sequence[str]], GroundedSentence]  # the chunk supporting a sentence (blocking)
+    self_check: Callable[[str, str, str, dict[str, float], list[str]], Awaitable[bool]]  # text, question, model
     fact_verdict: Callable[[Support, str, dict[str, float], list[str]], RailVerdict | None]
-    block_corroborated: Callable[[str, list[str]], bool]  # does a self-check 'block' of this text stand?
 
 
 class _Masker:
@@ -67,7 +56,6 @@ class _Masker:
     def __init__(self, checks: OutputChecks, timings: dict[str, float], flags: list[str]) -> None:
         self.checks, self.timings, self.flags = checks, timings, flags
         self.pending = ""
-        self.shown: list[str] = []
 
     def feed(self, text: str) -> str:
         self.pending += text
@@ -89,147 +77,70 @@ class _Masker:
         masked, found = self.checks.mask(text)
         self.timings["output.masking"] = self.timings.get("output.masking", 0.0) + (time.perf_counter() - start) * 1000
         self.flags.extend(flag for flag in found if flag not in self.flags)
-        self.shown.append(masked)
         return masked
 
 
-class _FactChecker:
-    """Checks released sentences against the chunks in the background while streaming goes on."""
-
-    def __init__(self, checks: OutputChecks, chunks: Sequence) -> None:
-        self.checks = checks
-        self.enabled = checks.config.enabled and checks.config.fact_check
-        self.texts = [c.text for c in chunks]
-        self.claims: list[str] = []
-        self.tasks: list[asyncio.Task[list[str]]] = []
-        self.busy_ms = 0.0
-
-    def add(self, released: str) -> None:
-        claims = sentences(released) if self.enabled else []
-        if claims:
-            self.claims += claims
-            self.tasks.append(asyncio.create_task(asyncio.to_thread(self._check, claims)))
-
-    def _check(self, claims: list[str]) -> list[str]:
-        start = time.perf_counter()
-        try:
-            with limited_threads(self.checks.config.torch_threads):
-                return unsupported_claims(claims, self.texts, self.checks.embedder(),
-                                          self.checks.config.fact_check_sentence_similarity)
-        finally:
-            self.busy_ms += (time.perf_counter() - start) * 1000
-
-    async def result(self) -> Support:
-        found = await asyncio.gather(*self.tasks)
-        return Support.of(self.claims, [claim for batch in found for claim in batch])
-
-    def cancel(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-
-
-def _blocked_flow(piece: str) -> str | None:
-    """The flow named in NeMo's in-stream JSON error, or None for ordinary text."""
-    if not piece.startswith('{"error"'):
-        return None
-    try:
-        error = json.loads(piece)["error"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        return None
-    return f"{error.get('type')}:{error.get('param')}"
+def split_sentences(text: str) -> list[str]:
+    """``text`` cut after sentence ends and line breaks (every piece kept, whitespace trimmed)."""
+    return [part.strip() for part in _SENTENCE_END.split(text) if part and part.strip()]
 
 
 async def guarded_stream(checks: OutputChecks, deltas: AsyncIterator[str], *, question: str,
                          chunks: Sequence, model: str) -> AsyncIterator[OutputEvent]:
-    """Yield checked :class:`OutputEvent` pieces, then a final event with the whole answer's verdict."""
-    with limited_threads(checks.config.torch_threads):  # NeMo embeds on first use, like the fact check
-        async for event in _stream(checks, deltas, question=question, chunks=chunks, model=model):
-            yield event
-
-
-async def _stream(checks: OutputChecks, deltas: AsyncIterator[str], *, question: str,
-                  chunks: Sequence, model: str) -> AsyncIterator[OutputEvent]:
+    """Yield released sentences as :class:`OutputEvent` s, then one final event with the verdict."""
     timings: dict[str, float] = {}
     flags: list[str] = []
     masker = _Masker(checks, timings, flags)
-    facts = _FactChecker(checks, chunks)
+    texts = [c.text for c in chunks]
+    grounding = checks.config.enabled and checks.config.fact_check
+    released: list[GroundedSentence] = []
+    held: list[str] = []
+    claims = 0
+    busy = 0.0
 
-    def release(text: str, *, flush: bool = False) -> str:
-        out = masker.flush() if flush else masker.feed(text)
-        facts.add(out)
-        return out
-
-    source = aiter(deltas)
-    consumed: list[str] = []
-    fed = 0
-    waited = 0.0
-
-    async def tap() -> AsyncIterator[str]:
-        nonlocal waited
-        while True:
-            start = time.perf_counter()
-            try:
-                delta = await anext(source)
-            except StopAsyncIteration:
-                return
-            finally:
-                waited += time.perf_counter() - start
-            consumed.append(delta)
-            yield delta
-
-    started = time.perf_counter()
-    use_nemo = checks.config.enabled and checks.config.self_check_output
-    while True:
-        stream = (checks.rails_for(model).stream_async(messages=[{"role": "user", "content": question}],
-                                                     generator=tap()) if use_nemo else tap())
-        blocked = None
-        async for piece in stream:
-            blocked = _blocked_flow(piece)
-            if blocked:
-                break
-            fed += len(piece)
-            out = release(piece)
-            if out:
-                yield OutputEvent(out)
-        if blocked is None:
-            break
-        held = "".join(consumed)[fed:]
-        fed += len(held)
-        so_far = "".join(masker.shown) + masker.pending + held
-        if blocked.startswith("guardrails_violation") and checks.block_corroborated(so_far, flags):
-            timings["output.self_check"] = _overhead(started, waited, timings)
-            verdict = RailVerdict.refuse("output.self_check", "".join(masker.shown), timings, flags)
-            facts.cancel()
-            yield OutputEvent("", blocked=True, verdict=verdict)
-            return
-        if not blocked.startswith("guardrails_violation"):
-            log.warning("streaming output rail failed; continuing with masking only", error=blocked)
-            flags.append("self_check_unavailable")
-        out = release(held)
-        if out:
-            yield OutputEvent(out)
-    tail = release("", flush=True)
-    if tail:
-        yield OutputEvent(tail)
-    if use_nemo:
-        timings["output.self_check"] = _overhead(started, waited, timings)
-    answer = "".join(masker.shown)
-    refusal = None
-    if facts.enabled:
+    async def judge(piece: str) -> OutputEvent | None:
+        nonlocal claims, busy
+        if not grounding:
+            released.append(GroundedSentence(piece, None))
+            return OutputEvent(piece)
+        if len(words(piece)) < MIN_SENTENCE_WORDS:
+            return None  # too short to carry a claim ("Yes.", a list number): shown only inside a supported text
+        claims += 1
         start = time.perf_counter()
-        result = await facts.result()
-        timings["output.fact_check"] = (time.perf_counter() - start) * 1000  # the wait it adds at the end
-        timings["output.fact_check_busy"] = facts.busy_ms
-        refusal = checks.fact_verdict(result, answer, timings, flags)
+        found = await asyncio.to_thread(checks.attribute, piece, texts)
+        busy += (time.perf_counter() - start) * 1000
+        if found.supported:
+            released.append(found)
+            return OutputEvent(piece, source=found.source)
+        held.append(piece)
+        return None
+
+    async for delta in deltas:
+        for piece in split_sentences(masker.feed(delta)):
+            event = await judge(piece)
+            if event is not None:
+                yield event
+    for piece in split_sentences(masker.flush()):
+        event = await judge(piece)
+        if event is not None:
+            yield event
+    timings["output.fact_check"] = busy
+    answer = " ".join(s.text for s in released)
+    support = Support(1 - len(held) / claims, list(held), claims) if claims else Support(1.0, [], 0)
+    refusal = checks.fact_verdict(support, answer, timings, flags) if grounding and claims else None
+    if held and "unverified" not in flags:
+        flags.append("unverified")
     if refusal is not None:
         yield OutputEvent("", blocked=True, verdict=refusal)
         return
-    rail = "output.masking" if any(f.endswith("_masked") for f in flags) else None
-    yield OutputEvent("", verdict=RailVerdict(True, answer, rail=rail, flags=flags, timings_ms=timings))
-
-
-def _overhead(started: float, waited: float, timings: dict[str, float]) -> float:
-    """Time spent in the streaming rails: elapsed minus waiting for deltas minus masking."""
-    elapsed = (time.perf_counter() - started - waited) * 1000
-    return max(0.0, elapsed - timings.get("output.masking", 0.0))
-
+    shown_unsupported: list[str] = []
+    if held and checks.config.unsupported_text == "mark":
+        if checks.config.self_check_output and await checks.self_check(" ".join(held), question, model,
+                                                                         timings, flags):
+            flags.append("unsupported_blocked")
+        else:
+            shown_unsupported = held
+    rail = "output.masking" if any(f.endswith("_masked") for f in flags) else (
+        "output.fact_check" if held else None)
+    yield OutputEvent("", verdict=RailVerdict(True, answer, rail=rail, flags=flags, timings_ms=timings),
+                      unsupported=shown_unsupported, held_back=len(held), claims=claims)

@@ -69,10 +69,16 @@ class RailVerdict:
 class OutputEvent:
     """A checked piece of a streamed answer.
 
-    ``blocked`` events carry the refusal verdict; the final event (``verdict`` set, not blocked) carries
-    the whole checked answer with its flags.
+    A released sentence has ``text`` and ``source`` (index of the retrieved chunk that supports it; None
+    when grounding is off). ``blocked`` events carry the refusal verdict; the final event (``verdict`` set,
+    not blocked) carries the whole released answer with its flags, the unsupported sentences that may be
+    shown as marked (``unsupported``), how many were held back and how many sentences carried a claim.
     """
 
     text: str
     blocked: bool = False
     verdict: RailVerdict | None = None
+    source: int | None = None
+    unsupported: list[str] = field(default_factory=list)
+    held_back: int = 0
+    claims: int = 0

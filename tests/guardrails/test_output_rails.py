@@ -1,4 +1,4 @@
-"""Output rails: masking, NeMo self check output, fact check, and streaming with per-chunk checks."""
+"""Output rails: masking, grounding sentence by sentence, and NeMo self check output only on unsupported text."""
 
 from __future__ import annotations
 
@@ -53,8 +53,10 @@ async def test_stream_output_checks_a_real_vllm_stream(guard, vllm_url) -> None:
                                                        model=BASE_MODEL)]
     final = events[-1]
     assert final.verdict is not None and final.verdict.allowed and not final.blocked
-    assert "".join(e.text for e in events[:-1]) == final.verdict.text and final.verdict.text
-    assert final.verdict.timings_ms["output.self_check"] >= 0
+    assert " ".join(e.text for e in events[:-1]) == final.verdict.text
+    assert all(e.source == 0 for e in events[:-1])  # every released sentence is backed by the one chunk
+    assert final.claims == len(events) - 1 + final.held_back
+    assert "output.self_check" not in final.verdict.timings_ms  # hide mode: nothing for a self-check to decide
 
 
 async def test_stream_masks_a_secret_split_across_deltas(make_settings) -> None:
@@ -66,27 +68,32 @@ async def test_stream_masks_a_secret_split_across_deltas(make_settings) -> None:
     assert "[SECRET:aws_key]" in shown and "secrets_masked" in events[-1].verdict.flags
 
 
-async def test_stream_blocked_chunk_is_never_shown(make_settings, recording_openai) -> None:
+async def test_unsupported_sentences_are_held_back_without_a_model_call(make_settings, recording_openai) -> None:
     recording_openai.reply = "Yes"
-    guard = Guardrails(make_settings(engine={"vllm_url": recording_openai.url},
-                                     guardrails={"self_check_alone_blocks": True, "stream_chunk_size": 4,
-                                                 "stream_context_size": 0, "fact_check": False}))
-    parts = ["Word "] * 10
-    events = [e async for e in guard.stream_output(_pieces(parts), question="q", chunks=[], model="m")]
-    assert len(events) == 1 and events[0].blocked
-    assert events[0].verdict.rail == "output.self_check" and events[0].verdict.text == ""
-    assert "stopped" in events[0].verdict.message
-    assert len(recording_openai.requests) == 1  # the first chunk was checked, then the stream stopped
+    guard = Guardrails(make_settings(engine={"vllm_url": recording_openai.url}))
+    parts = ["Full-time employees receive 25 days ", "of paid vacation per year. ", "You also get a free ",
+             "company car and a yacht. Requests go through the HR portal."]
+    events = [e async for e in guard.stream_output(_pieces(parts), question=QUESTION, chunks=CHUNKS, model="m")]
+    released, final = events[:-1], events[-1]
+    assert [e.text for e in released] == ["Full-time employees receive 25 days of paid vacation per year.",
+                                          "Requests go through the HR portal."]
+    assert all(e.source == 0 for e in released)
+    assert final.held_back == 1 and final.claims == 3 and final.unsupported == []
+    assert "unverified" in final.verdict.flags and "yacht" not in final.verdict.text
+    assert recording_openai.requests == []  # the self-check could not change what is shown: never called
 
 
-async def test_stream_checks_every_chunk_and_overrules_an_uncorroborated_block(make_settings,
-                                                                               recording_openai) -> None:
-    recording_openai.reply = "Yes"
+@pytest.mark.parametrize(("reply", "shown"), [("Yes", False), ("No", True)])
+async def test_mark_mode_self_checks_only_the_unsupported_text(make_settings, recording_openai, reply: str,
+                                                               shown: bool) -> None:
+    recording_openai.reply = reply
     guard = Guardrails(make_settings(engine={"vllm_url": recording_openai.url},
-                                     guardrails={"stream_chunk_size": 4, "stream_context_size": 0,
-                                                 "fact_check": False}))
-    parts = [f"w{i} " for i in range(12)]
-    events = [e async for e in guard.stream_output(_pieces(parts), question="q", chunks=[], model="m")]
-    assert "".join(e.text for e in events) == "".join(parts)
-    assert "self_check_overruled" in events[-1].verdict.flags
-    assert len(recording_openai.requests) == 3  # one self-check per chunk of 4 deltas
+                                     guardrails={"unsupported_text": "mark", "self_check_alone_blocks": True}))
+    parts = ["Full-time employees receive 25 days of paid vacation per year. ",
+             "You also get a free company car."]
+    events = [e async for e in guard.stream_output(_pieces(parts), question=QUESTION, chunks=CHUNKS, model="m")]
+    final = events[-1]
+    assert len(recording_openai.requests) == 1
+    assert "company car" in recording_openai.prompts()[0] and "25 days" not in recording_openai.prompts()[0]
+    assert final.unsupported == (["You also get a free company car."] if shown else [])
+    assert ("unsupported_blocked" in final.verdict.flags) is (not shown)
