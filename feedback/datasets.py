@@ -159,6 +159,8 @@ def _labels(labelled: list[tuple[Answer, dict[str, int]]], majority: float,
             dropped["contradictory_votes"] += 1
         elif answer.refused:
             dropped["refusal"] += 1
+        elif not answer.prompt or (answer.sampling or {}).get("cached"):
+            dropped["no_prompt"] += 1  # a cached answer: the model wrote nothing for it, nothing to learn
         else:
             out[answer.id] = (answer, 1 if up > down else -1)
     return out

@@ -87,6 +87,23 @@ def bench_train(pairs: int = typer.Option(24, help="synthetic questions (one pai
         print_json(row)
 
 
+@bench_app.command("answers")
+@friendly_errors
+def bench_answers(
+    questions: Path = typer.Option(None, help="question set (default: the repo's tests/answers/questions.jsonl)"),
+    docs: Path = typer.Option(None, help="the Python docs' html dir (default: Debian's python3-doc)"),
+    split: str = typer.Option("all", help="train, heldout or all"),
+    limit: int = typer.Option(None, help="answer only the first N questions"),
+    out: Path = typer.Option(None, help="write every answer and its scores to this JSONL file"),
+) -> None:
+    """Answer quality on a real corpus: recall@5, accuracy, supported sentences, confident-wrong, refusals."""
+    from bot.bench_answers import ANSWERS_DIR
+    from bot.bench_answers import bench_answers as _bench
+
+    run(_bench(settings(), questions_path=questions or ANSWERS_DIR / "questions.jsonl", docs=docs, split=split,
+               limit=limit, out=out, emit=print_json))
+
+
 def _register_pipeline() -> None:
     from bot.bench_pipeline import bench_pipeline
 
