@@ -276,6 +276,10 @@ class TrainingSettings(BaseModel):
     grad_accum: int = Field(default=1, ge=1)
     max_length: int = Field(default=512, ge=32)
     beta: float = Field(default=0.1, gt=0)
+    loss_type: list[str] = Field(
+        default_factory=lambda: ["sigmoid"],
+        description="DPO losses (TRL names), e.g. ['sigmoid', 'sft'] adds an SFT term on the chosen answers")
+    loss_weights: list[float] | None = Field(default=None, description="one weight per loss_type (None = equal)")
     seed: int = 42
     threads: int | None = Field(default=None, description="torch CPU threads (default: torch's own)")
 

@@ -89,7 +89,7 @@ def trainer_args(config: TrainingSettings, output_dir: Path, data: PreferenceDat
         dataloader_num_workers=0, disable_tqdm=True,
     )
     if config.method == "dpo":
-        return DPOConfig(**common)
+        return DPOConfig(**common, loss_type=list(config.loss_type), loss_weights=config.loss_weights)
     desirable, undesirable = data.kto_class_weights() if data is not None else (1.0, 1.0)
     return KTOConfig(**common, desirable_weight=desirable, undesirable_weight=undesirable)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 
 import pytest
@@ -38,7 +39,8 @@ async def _answered(slack, thread_ts: str, count: int = 1) -> list:
 
 
 async def test_mention_gets_streamed_threaded_answer_with_citations(bot_settings, bots, fake_slack):
-    settings = bot_settings()
+    # grounding off: the model's text streams as it comes, so the edit mechanics are seen on every run
+    settings = bot_settings(guardrails={"fact_check": False})
     harness = await bots(settings)
     event = app_mention("How do I get VPN access?")
     started = time.monotonic()
@@ -228,3 +230,23 @@ async def test_dm_uses_user_groups_and_buttons_vote_and_regenerate(bot_settings,
     assert len(finals) == 2 and finals[1].params["ts"] != final.params["ts"]
     alternative = store.get(store.find_answer(channel="D0HRBOB", ts=finals[1].params["ts"]))
     assert alternative.alternative_of == answer_id and alternative.thread_ts == dm["ts"]
+
+
+async def test_a_grounded_answer_cites_every_sentence(bot_settings, bots, fake_slack):
+    """With grounding on (the default), every sentence of the final answer ends with a citation marker,
+    and the sources listed under it are exactly the cited ones."""
+    settings = bot_settings(bot={"answer_max_tokens": 64})
+    harness = await bots(settings)
+    event = app_mention("How do I get VPN access?")
+    await harness.post_event(event_callback(event))
+    finals = await _answered(fake_slack, event["ts"])
+    await harness.bot.drain()
+    final = finals[-1].params
+    text = final["text"]
+    sentences = [line[2:] for line in text.splitlines() if line.startswith("> ")] or [
+        s for s in re.split(r"(?<=\])\s+", text) if s.strip()]
+    assert sentences and all(re.search(r"\[\d\]$", s.strip()) for s in sentences), text
+    cited = {int(n) for n in re.findall(r"\[(\d)\]", text)}
+    listed = final["blocks"][1]["elements"][0]["text"].count("\n") + 1
+    assert cited == set(range(1, listed + 1))
+    assert "vpn.md" in json.dumps(final["blocks"][1])
