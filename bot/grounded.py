@@ -11,6 +11,7 @@ the answer is exactly the chunks that support a shown sentence.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -18,6 +19,8 @@ from bot import messages
 from bot.prompting import Citation, to_citation
 from engine.rag import RetrievedChunk
 from guardrails.grounding import GroundedSentence, strip_markers
+
+_BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 
 
 @dataclass
@@ -65,7 +68,7 @@ def model_answer(numbers: CitationNumbers, shown: list[str], unsupported: Sequen
 def extractive_answer(chunks: Sequence[RetrievedChunk], quotes: list[GroundedSentence]) -> Composed:
     """The documents' own sentences, quoted with their citations ("The documents say: …")."""
     numbers = CitationNumbers(chunks)
-    lines = [f"> {numbers.cite(q.text, q.source)}" for q in quotes]
+    lines = [f"> {numbers.cite(_BULLET.sub('', q.text), q.source)}" for q in quotes]
     return Composed(messages.EXTRACTIVE_INTRO + "\n" + "\n".join(lines), numbers.citations(), "extractive")
 
 

@@ -7,6 +7,7 @@ at WARNING), JSON lines for machines (``log_json``, and the log file that receiv
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -36,6 +37,14 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
+OWN_PACKAGES = ("bot", "engine", "guardrails", "feedback", "deploy", "__main__")
+
+
+def _own_or_severe(record: logging.LogRecord) -> bool:
+    """On a quiet terminal: Ratchet's own lines, and libraries' errors only (the rest goes to the log file)."""
+    return record.name.split(".")[0] in OWN_PACKAGES or record.levelno >= logging.ERROR
+
+
 # Libraries that talk a lot at INFO (NeMo prints every event, prompt and completion): they are kept at
 # ``library_level`` (WARNING by default) unless the user asks for more.
 LIBRARY_LOGGERS = ("nemoguardrails", "httpx", "httpcore", "openai", "langchain", "langchain_core",
@@ -62,6 +71,8 @@ def configure_logging(level: str = "INFO", json_logs: bool = False, *, terminal_
     ]
     terminal = logging.StreamHandler(_CurrentStderr())
     terminal.setLevel((terminal_level or level).upper())
+    if terminal_level:
+        terminal.addFilter(_own_or_severe)
     terminal.setFormatter(structlog.stdlib.ProcessorFormatter(processor=renderer, foreign_pre_chain=shared))
     handlers: list[logging.Handler] = [terminal]
     if log_file is not None:
@@ -77,8 +88,12 @@ def configure_logging(level: str = "INFO", json_logs: bool = False, *, terminal_
     for handler in handlers:
         root.addHandler(handler)
     root.setLevel(level.upper())
-    for name in LIBRARY_LOGGERS:
+    for name in (*LIBRARY_LOGGERS, "py.warnings"):
         logging.getLogger(name).setLevel(library_level.upper())
+    logging.captureWarnings(True)  # library DeprecationWarnings become log lines at library_level
+    if terminal_level and logging.getLevelName(terminal_level.upper()) >= logging.WARNING:
+        os.environ.setdefault("TQDM_DISABLE", "1")  # no model-loading progress bars around a conversation
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),

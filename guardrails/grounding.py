@@ -54,10 +54,41 @@ class Support:
         return cls(1 - len(unsupported) / len(claims), unsupported, len(claims))
 
 
+_BLOCK_START = re.compile(r"^\s*(?:[-*+•>#|]|\d+[.)]\s|```|\S+:\s*$)|^\s{4}")
+_ABBREVIATION = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|cf|approx|no|fig)\.|\b[A-Z]\.)$", re.IGNORECASE)
+
+
+def unwrap(text: str) -> str:
+    """Join hard-wrapped lines of a paragraph (a line break inside a sentence is not a boundary); list
+    items, quotes, headings, table rows, code and blank lines still start a new line."""
+    lines = text.split("\n")
+    out: list[str] = []
+    for line in lines:
+        if out and out[-1].strip() and line.strip() and not _BLOCK_START.match(line) \
+                and not out[-1].rstrip().endswith((":", "```")):
+            out[-1] = out[-1].rstrip() + " " + line.strip()
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def split_text(text: str) -> list[str]:
+    """Every sentence and line of ``text`` (unwrapped first; no split after "e.g." and the like)."""
+    pieces: list[str] = []
+    for part in _SENTENCE.split(unwrap(text)):
+        part = (part or "").strip()
+        if not part:
+            continue
+        if pieces and _ABBREVIATION.search(pieces[-1]) and "\n" not in pieces[-1]:
+            pieces[-1] += " " + part
+        else:
+            pieces.append(part)
+    return pieces
+
+
 def sentences(text: str) -> list[str]:
     """Split ``text`` into sentences long enough to carry a claim."""
-    parts = [p.strip() for p in _SENTENCE.split(text) if p and p.strip()]
-    return [p for p in parts if len(_WORD.findall(p.lower())) >= MIN_SENTENCE_WORDS]
+    return [p for p in split_text(text) if len(_WORD.findall(p.lower())) >= MIN_SENTENCE_WORDS]
 
 
 def words(text: str) -> list[str]:
@@ -199,6 +230,8 @@ def extract(question: str, chunk_texts: Sequence[str], embedder: Embedder, *, ma
             continue
         sims = _chunk_vectors(text, embedder) @ q_vector
         for j, (part, sim) in enumerate(zip(parts, sims)):
+            if j == 0 and part[:1].islower():
+                continue  # the chunk starts inside a sentence (overlap with the previous chunk): not quotable
             overlap = len(q_words & _content_words(part)) / max(1, len(q_words))
             scored.append((float(sim) + 0.3 * overlap - 0.02 * i, i, j, part))
     scored.sort(key=lambda row: -row[0])

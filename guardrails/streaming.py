@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engine.logs import get_logger
-from guardrails.grounding import MIN_SENTENCE_WORDS, GroundedSentence, Support, words
+from guardrails.grounding import MIN_SENTENCE_WORDS, GroundedSentence, Support, split_text, words
 from guardrails.verdict import OutputEvent, RailVerdict
 
 if TYPE_CHECKING:
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 _BOUNDARY = re.compile(r"[.!?](\s)|\n")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 HOLDBACK_MAX_CHARS = 240
 
 
@@ -82,7 +81,7 @@ class _Masker:
 
 def split_sentences(text: str) -> list[str]:
     """``text`` cut after sentence ends and line breaks (every piece kept, whitespace trimmed)."""
-    return [part.strip() for part in _SENTENCE_END.split(text) if part and part.strip()]
+    return split_text(text)
 
 
 async def guarded_stream(checks: OutputChecks, deltas: AsyncIterator[str], *, question: str,
