@@ -284,6 +284,7 @@ class _Run:
         prompt = build_messages(text, chunks, self.history)
         numbers = CitationNumbers(chunks)
         shown: list[str] = []
+        self.released: list[tuple[str, int | None]] = []
         final: OutputEvent | None = None
         start = time.perf_counter()
         async with aclosing(self._guarded_stream(prompt, text, chunks)) as stream:
@@ -298,6 +299,7 @@ class _Run:
                 piece = numbers.cite(event.text, event.source) if self.grounded else event.text
                 self.clock.timings.setdefault("first_token", (time.perf_counter() - self.clock.start) * 1000)
                 shown.append(piece)
+                self.released.append((event.text, event.source))
                 yield PipelineEvent(DELTA, text=piece + " ")
         self.clock.lap("generation", start)
         refusal = await self._refused_input()  # an answer with nothing shown never waited for the input verdict
@@ -333,13 +335,17 @@ class _Run:
                                    "held_back": final.held_back if final is not None else 0}
         if use_model_text(supported, claims, self.p.settings.guardrails.grounded_min_share):
             composed = model_answer(numbers, shown, final.unsupported if final is not None else [])
+            grounded = self.released
         else:
             quotes = await call(self.parts.guardrails.extract, text, chunks)
             if not quotes:
                 self.rails["grounding"]["answer"] = "no_evidence"
                 return self._no_evidence_answer(retrieval, chunks)
             composed = extractive_answer(chunks, quotes)
-        self.rails["grounding"]["answer"] = composed.kind
+            grounded = [(q.text, q.source) for q in quotes]
+        # the shown sentences with the prompt's own source numbers: what a trainer may teach the model to write
+        self.rails["grounding"].update(answer=composed.kind, sentences=[
+            {"text": t, "source": i} for t, i in grounded])
         return Answer(text=composed.text, citations=composed.citations, standalone_query=retrieval.query,
                       grounding=composed.kind, **route)
 
@@ -368,20 +374,23 @@ class _Run:
                 return
 
     async def _model_deltas(self, prompt: list[dict[str, str]]) -> AsyncIterator[str]:
-        """The model's text pieces; the first must come within the service timeout."""
+        """The model's text pieces (see :meth:`_first_delta` for how long the first may take)."""
         engine = self.p.settings.engine
         stream = self.parts.llm.stream_chat(
             prompt, model=self.route.model, max_tokens=self.bot.answer_max_tokens or engine.default_max_tokens,
             temperature=engine.temperature, repetition_penalty=engine.repetition_penalty,
         )
-        timeout = self.bot.service_timeout_s
+        first = True
         try:
             while True:
                 try:
-                    delta = await _guard("model", timeout, anext(stream))
+                    if first:
+                        delta = await self._first_delta(stream)
+                        first = False
+                    else:
+                        delta = await _guard("model", self.bot.generation_timeout_s, anext(stream))
                 except StopAsyncIteration:
                     return
-                timeout = self.bot.generation_timeout_s
                 if delta.done:
                     if delta.generation is not None and delta.generation.ttft_ms is not None:
                         self.clock.timings["model_ttft"] = delta.generation.ttft_ms
@@ -393,6 +402,27 @@ class _Run:
                 yield delta.text
         finally:
             await stream.aclose()
+
+    async def _first_delta(self, stream: AsyncIterator[Any]) -> Any:
+        """The first piece of the answer. A long prompt's prefill on a CPU can take longer than
+        ``bot.service_timeout_s``, so silence alone does not mean "down": when nothing has come after half
+        the timeout, the server's health is asked (answer within 40 % of it), and again every timeout. A
+        server that answers is busy, not down, and is waited for (up to ``bot.generation_timeout_s``); one
+        that does not is reported down — still within ``service_timeout_s``."""
+        timeout = self.bot.service_timeout_s
+        pending = asyncio.ensure_future(_guard("model", self.bot.generation_timeout_s, anext(stream)))
+        wait = timeout * 0.5
+        try:
+            while True:
+                done, _ = await asyncio.wait({pending}, timeout=wait)
+                if done:
+                    return pending.result()
+                if not await self.parts.llm.health(timeout_s=timeout * 0.4):
+                    raise ServiceFailure("model", f"no answer within {timeout:g} s and no answer to a health check")
+                self.rails["slow_first_token"] = True
+                wait = timeout
+        finally:
+            _settle(pending)
 
     # --- recording ---------------------------------------------------------------------------------------
     async def _recorded(self, answer: Answer, *, prompt: list[dict[str, str]], chunks: list[RetrievedChunk],

@@ -227,10 +227,10 @@ class LLMClient:
         )
 
     # --- server and adapters -------------------------------------------------------------------------
-    async def health(self) -> bool:
-        """True when the server answers /health."""
+    async def health(self, timeout_s: float = 3.0) -> bool:
+        """True when the server answers /health within ``timeout_s``."""
         try:
-            resp = await self._client.get("/health", timeout=3.0)
+            resp = await self._client.get("/health", timeout=timeout_s)
             return resp.is_success
         except httpx.HTTPError:
             return False

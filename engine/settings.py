@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,7 +23,13 @@ from pydantic_settings import (
 )
 
 
-class EngineSettings(BaseModel):
+class Section(BaseModel):
+    """A settings section: an unknown key is an error (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class EngineSettings(Section):
     """The vLLM server, its adapters and canary routing."""
 
     model_dir: Path | None = Field(
@@ -80,7 +86,7 @@ class EngineSettings(BaseModel):
         return (self.vllm_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
-class RagSettings(BaseModel):
+class RagSettings(Section):
     """Weaviate, ingestion, embeddings and retrieval."""
 
     weaviate_url: str | None = Field(default=None, description="managed cluster; unset = local server")
@@ -121,7 +127,7 @@ class RagSettings(BaseModel):
     cache_ttl_s: float = Field(default=7 * 24 * 3600.0, description="cached answers older than this are ignored")
 
 
-class GuardrailSettings(BaseModel):
+class GuardrailSettings(Section):
     """Which rails run, their thresholds, and how text is masked.
 
     Rails run cheapest first: size limit, unicode normalisation, patterns, secret masking and the
@@ -203,7 +209,7 @@ class GuardrailSettings(BaseModel):
     record_refusals: bool = True
 
 
-class ChannelSettings(BaseModel):
+class ChannelSettings(Section):
     """Per-channel behaviour."""
 
     respond_only_when_tagged: bool = True
@@ -211,7 +217,7 @@ class ChannelSettings(BaseModel):
     adapter_alias: str | None = Field(default=None, description="e.g. 'canary' or a version id")
 
 
-class BotSettings(BaseModel):
+class BotSettings(Section):
     """The Slack app."""
 
     slack_bot_token: str | None = None
@@ -239,7 +245,7 @@ class BotSettings(BaseModel):
     local_user: str = Field(default="local", description="user id of `ratchet chat` / `ratchet ask`")
 
 
-class AdminSettings(BaseModel):
+class AdminSettings(Section):
     """Who may administer Ratchet, and the admin web page."""
 
     admin_user_ids: list[str] = Field(default_factory=list)
@@ -258,7 +264,7 @@ class AdminSettings(BaseModel):
     )
 
 
-class TrainingSettings(BaseModel):
+class TrainingSettings(Section):
     """Hyperparameters of one preference-training run (TRL + PEFT LoRA); the run records them as lineage."""
 
     method: Literal["dpo", "kto"] = Field(default="dpo", description="DPO on pairs or KTO on unpaired votes")
@@ -288,7 +294,7 @@ class TrainingSettings(BaseModel):
         return self.model_dump(mode="json")
 
 
-class FeedbackSettings(BaseModel):
+class FeedbackSettings(Section):
     """The learning loop."""
 
     training: TrainingSettings = Field(default_factory=TrainingSettings)

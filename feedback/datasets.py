@@ -31,7 +31,7 @@ class DpoPair:
     """One preference: the same prompt answered two ways, one preferred."""
 
     id: str
-    kind: str  # same_question | thread_correction | admin_correction | regenerated
+    kind: str  # same_question | thread_correction | admin_correction | regenerated | grounded_over_model
     question_key: str
     prompt: list[dict]
     chosen: str
@@ -201,6 +201,10 @@ def _pairs(labels: dict[str, tuple[Answer, int]], store: FeedbackStore) -> list[
     for b in bad.values():
         if b.alternative_of and b.alternative_of in good:
             pairs.append(_pair("regenerated", b, good[b.alternative_of], b))
+    for a in good.values():
+        grounded = grounded_pair(a)
+        if grounded is not None:
+            pairs.append(grounded)
     by_thread: dict[tuple[str, str], list[Answer]] = defaultdict(list)
     for a in good.values():
         if a.channel and a.thread_ts and not a.correction_of:
@@ -216,6 +220,29 @@ def _pairs(labels: dict[str, tuple[Answer, int]], store: FeedbackStore) -> list[
         if candidates:
             pairs.append(_pair("same_question", b, candidates[-1], b))
     return pairs
+
+
+def grounded_completion(answer: Answer) -> str | None:
+    """The sentences a liked answer showed, each cited with the prompt's own source number (``… [2]``)."""
+    sentences = ((answer.guardrails or {}).get("grounding") or {}).get("sentences") or []
+    parts = [f"{s['text'].strip()} [{s['source'] + 1}]" for s in sentences
+             if s.get("text") and isinstance(s.get("source"), int)]
+    return " ".join(parts) or None
+
+
+def grounded_pair(answer: Answer) -> DpoPair | None:
+    """A liked answer the grounding rails rewrote: its supported, cited sentences are preferred over what the
+    model wrote for the same prompt (the model's text was hidden because the documents did not back it)."""
+    rails = answer.guardrails or {}
+    grounding = rails.get("grounding") or {}
+    model_text = (rails.get("model_text") or "").strip()
+    chosen = grounded_completion(answer)
+    rewritten = grounding.get("answer") == "extractive" or grounding.get("held_back", 0) > 0
+    if not (model_text and chosen and answer.prompt and rewritten) or chosen == model_text:
+        return None
+    pid = "p-" + hashlib.sha256(f"{answer.id}>grounded".encode()).hexdigest()[:16]
+    return DpoPair(id=pid, kind="grounded_over_model", question_key=answer.question_key, prompt=answer.prompt,
+                   chosen=chosen, rejected=model_text, chosen_id=answer.id, rejected_id=answer.id + ":model")
 
 
 def _get_or_none(store: FeedbackStore, answer_id: str) -> Answer | None:
@@ -251,7 +278,8 @@ def _kto(labels: dict[str, tuple[Answer, int]], per_question: int) -> list[KtoEx
     out = []
     for (qkey, label), answers in groups.items():
         for a in sorted(answers, key=lambda a: a.created_at)[-per_question:]:
-            out.append(KtoExample(id="k-" + a.id, question_key=qkey, prompt=a.prompt, completion=a.answer,
+            completion = (grounded_completion(a) if label > 0 else None) or a.answer
+            out.append(KtoExample(id="k-" + a.id, question_key=qkey, prompt=a.prompt, completion=completion,
                                   label=label > 0))
     return sorted(out, key=lambda k: k.id)
 
