@@ -91,13 +91,14 @@ def _cited_index(sentence: str) -> tuple[str, int | None]:
     return sentence, None
 
 
-async def score_one(parts: Components, pipeline: Pipeline, q: ReferenceQuestion) -> tuple[Scored, dict[str, Any]]:
+async def score_one(parts: Components, pipeline: Pipeline, q: ReferenceQuestion,
+                    user: str = "bench") -> tuple[Scored, dict[str, Any]]:
     """Ask ``q`` through the pipeline and score the answer (and the model's own text)."""
     retriever = await parts.retriever()
     retrieval = await retriever.retrieve(q.question, groups=["public"])
     by_id: dict[str, RetrievedChunk] = {c.chunk_id: c for c in retrieval.chunks}
     start = time.perf_counter()
-    answer = await pipeline.answer(Question(text=q.question, source="cli", user="bench", groups=["public"]))
+    answer = await pipeline.answer(Question(text=q.question, source="cli", user=user, groups=["public"]))
     seconds = time.perf_counter() - start
     guard = parts.guardrails
     shown = [] if answer.refused or answer.error else _shown_sentences(answer.text, answer.grounding)
@@ -122,7 +123,7 @@ async def score_one(parts: Components, pipeline: Pipeline, q: ReferenceQuestion)
         sentences=len(shown), supported=supported, model_sentences=len(model_claims),
         model_supported=model_supported, seconds=seconds,
         retrieved_sources=[_relative(c.source) for c in retrieval.chunks], grounding=answer.grounding)
-    return scored, {"id": q.id, "split": q.split, "kind": q.kind, "question": q.question, "answer": answer.text,
+    return scored, {"id": q.id, "answer_id": answer.answer_id, "split": q.split, "kind": q.kind, "question": q.question, "answer": answer.text,
                     "model_text": model_text, "refusal_rail": answer.refusal_rail, "error": answer.error,
                     "accurate": scored.accurate, "supported": f"{supported}/{len(shown)}",
                     "model_supported": f"{model_supported}/{len(model_claims)}", "grounding": answer.grounding,

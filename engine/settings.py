@@ -316,10 +316,14 @@ class FeedbackSettings(Section):
     gate_min_token_margin_delta: float = Field(
         default=0.0, description="per-token log-prob margin (chosen - rejected) gain over the base model")
     gate_min_heldout: int = Field(default=2, ge=1, description="fewer held-out examples = the gate fails")
-    gate_generation_prompts: int = Field(default=8, ge=0, description="held-out prompts generated (0 = skip)")
-    gate_generation_max_tokens: int = Field(default=64, ge=1)
-    gate_max_citation_drop: float = Field(default=0.2, description="allowed drop of the citation rate vs production")
-    gate_max_refusal_increase: float = Field(default=0.2, description="allowed rise of the refusal rate vs production")
+    gate_generation_prompts: int = Field(default=48, ge=0, description="held-out prompts generated (0 = skip)")
+    gate_generation_max_tokens: int = Field(default=128, ge=1)
+    gate_min_quality_gain: float = Field(
+        default=0.02, description="held-out gain over production the candidate needs, in supported-sentence rate "
+                                  "or answer accuracy (0.02 = 2 points)")
+    gate_max_quality_drop: float = Field(
+        default=0.02, description="held-out drop allowed on any quality figure (accuracy, supported sentences, "
+                                  "refusal of unanswerable questions, confident-wrong answers)")
     gate_length_ratio: tuple[float, float] = Field(default=(0.3, 3.0), description="candidate/production mean length")
     refusal_markers: list[str] = Field(default_factory=lambda: [
         "i don't know", "i do not know", "not enough", "cannot answer", "can't answer", "i'm sorry"])

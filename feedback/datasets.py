@@ -9,7 +9,7 @@ import hashlib
 import json
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,6 +96,19 @@ class PreferenceData:
         if not pos or not neg:
             return 1.0, 1.0
         return (neg / pos, 1.0) if neg > pos else (1.0, pos / neg)
+
+    def flipped(self) -> PreferenceData:
+        """The same examples with every preference reversed (chosen ↔ rejected, 👍 ↔ 👎): what votes from
+        users who reward the wrong answers would give. The gate must reject what this trains."""
+        def swap(p: DpoPair) -> DpoPair:
+            return replace(p, id=p.id + "-flipped", chosen=p.rejected, rejected=p.chosen, chosen_id=p.rejected_id,
+                           rejected_id=p.chosen_id)
+
+        return PreferenceData(
+            pairs={split: [swap(p) for p in rows] for split, rows in self.pairs.items()},
+            kto={split: [replace(k, id=k.id + "-flipped", label=not k.label) for k in rows]
+                 for split, rows in self.kto.items()},
+            dropped=dict(self.dropped))
 
     def stats(self) -> dict[str, Any]:
         """Counts for `ratchet feedback stats`."""

@@ -21,6 +21,7 @@ from engine.llm_client import LLMClient
 from engine.logs import get_logger
 from engine.metrics import observe_training_run
 from engine.registry import AdapterRegistry
+from engine.registry_models import AdapterVersion
 from engine.timeutil import utcnow
 from feedback.datasets import PreferenceData, build_preference_data
 from feedback.gate import GateReport, after_gate, evaluate_candidate
@@ -103,6 +104,26 @@ async def _gate(settings: Settings, version_id: str, data: PreferenceData, regis
     return report
 
 
+def train_and_register(settings: Settings, data: PreferenceData, config: TrainingSettings,
+                       registry: AdapterRegistry, *, notes: str, progress: Progress | None = None,
+                       started: float | None = None) -> AdapterVersion:
+    """Train an adapter on ``data`` in a temporary directory and register it as a candidate version."""
+    started = started if started is not None else time.perf_counter()
+    root = training_root(settings)
+    root.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=".training-", dir=root))
+    try:
+        metrics = train_adapter(settings, data, config, workdir, progress=progress).as_dict()
+        metrics["total_s"] = round(time.perf_counter() - started, 2)
+        return registry.register(
+            workdir / "adapter", parent_version=registry.aliases()["production"][0],
+            dataset_snapshot_id=data.snapshot_id, hyperparameters=_lineage(settings, config, data),
+            metrics=metrics, notes=notes, move=True,
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def run_training(settings: Settings, *, trigger: str = "manual", overrides: dict[str, Any] | None = None,
                  progress: Progress | None = None, evaluate: bool = True) -> TrainingOutcome:
     """Train a candidate from all current feedback, register it, gate it. Raises TrainingBusy if one runs."""
@@ -133,19 +154,9 @@ def _train_register_gate(settings: Settings, store: FeedbackStore, run_id: int, 
         _finish(store, run_id, status="skipped", error=str(exc))
         return TrainingOutcome(run_id=run_id, status="skipped", reason=str(exc))
     registry = AdapterRegistry(settings, store.sessions)
-    root = training_root(settings)
-    root.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=".training-", dir=root))
-    try:
-        metrics = train_adapter(settings, data, config, workdir, progress=progress).as_dict()
-        metrics["total_s"] = round(time.perf_counter() - started, 2)
-        version = registry.register(
-            workdir / "adapter", parent_version=registry.aliases()["production"][0],
-            dataset_snapshot_id=data.snapshot_id, hyperparameters=_lineage(settings, config, data),
-            metrics=metrics, notes=f"trained ({config.method}) from feedback, run {run_id}", move=True,
-        )
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    version = train_and_register(settings, data, config, registry, notes=f"trained ({config.method}) from "
+                                 f"feedback, run {run_id}", progress=progress, started=started)
+    metrics = version.metrics
     report = asyncio.run(_gate(settings, version.id, data, registry)) if evaluate else None
     gate = report.as_dict() if report else None
     _finish(store, run_id, status="succeeded", version_id=version.id, metrics=metrics)

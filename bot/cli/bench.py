@@ -104,6 +104,41 @@ def bench_answers(
                limit=limit, out=out, emit=print_json))
 
 
+@bench_app.command("loop")
+@friendly_errors
+def bench_loop(
+    questions: Path = typer.Option(None, help="question set (default: the repo's tests/answers/questions.jsonl)"),
+    docs: Path = typer.Option(None, help="the Python docs' html dir (default: Debian's python3-doc)"),
+    work: Path = typer.Option(None, help="keep the store here and reuse its votes on the next run"),
+    train_limit: int = typer.Option(None, help="ask only the first N train questions"),
+    heldout_limit: int = typer.Option(None, help="evaluate on the first N held-out questions"),
+    learning_rate: float = typer.Option(None, help="override feedback.training.learning_rate"),
+    loss: str = typer.Option(None, help="override feedback.training.loss_type, comma-separated (sigmoid,sft)"),
+    targets: str = typer.Option(None, help="override feedback.training.target_modules, comma-separated"),
+    epochs: float = typer.Option(None, help="override feedback.training.epochs"),
+    max_length: int = typer.Option(None, help="override feedback.training.max_length"),
+    max_steps: int = typer.Option(None, help="override feedback.training.max_steps"),
+    flipped: bool = typer.Option(True, help="also train on reversed preferences and gate it"),
+) -> None:
+    """Votes on train questions -> trained adapter -> held-out quality before/after and the gate's verdicts."""
+    import tempfile
+
+    from bot.bench_answers import ANSWERS_DIR
+    from bot.bench_loop import bench_loop as _bench
+
+    overrides = {k: v for k, v in {
+        "learning_rate": learning_rate, "epochs": epochs, "max_length": max_length, "max_steps": max_steps,
+        "loss_type": loss.split(",") if loss else None, "target_modules": targets.split(",") if targets else None,
+    }.items() if v is not None}
+    with contextlib.ExitStack() as stack:
+        where = work or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ratchet-bench-loop-")))
+        with contextlib.redirect_stdout(sys.stderr):  # trainers print; stdout is for the JSON line
+            result = run(_bench(settings(), questions_path=questions or ANSWERS_DIR / "questions.jsonl", docs=docs,
+                                work=where, overrides=overrides, train_limit=train_limit,
+                                heldout_limit=heldout_limit, flipped=flipped, emit=lambda _: None))
+        print_json(result)
+
+
 def _register_pipeline() -> None:
     from bot.bench_pipeline import bench_pipeline
 

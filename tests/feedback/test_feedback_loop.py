@@ -54,8 +54,7 @@ def loop_settings(make_settings, vllm_url, weaviate_endpoint, tmp_path):
         feedback={"heldout_fraction": 0.25, "split_salt": "loop-test", "gate_min_heldout": 4,
                   "train_min_new_examples": 2 * N_QUESTIONS, "train_check_interval_s": 2,
                   "training": {"learning_rate": 2e-4, "max_length": 256, "batch_size": 4, "epochs": 1.0},
-                  "gate_min_reward_accuracy": 0.8, "gate_generation_prompts": 3, "gate_generation_max_tokens": 24,
-                  "gate_max_citation_drop": 1.0, "gate_max_refusal_increase": 1.0, "gate_length_ratio": (0.05, 20.0)},
+                  },
     )
     ingest_paths(settings, [corpus], show_progress=False)
     return settings
