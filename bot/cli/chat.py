@@ -22,7 +22,8 @@ CHAT_HELP = "Ask a question. `+` / `-` rate the last answer, `/quit` (or Ctrl-D)
 
 def _question(s: Settings, text: str, *, user: str | None, channel: str | None, source: str,
               thread_key: str | None = None, history: list[dict[str, str]] | None = None) -> Question:
-    """A terminal question: no channel counts as a DM (the user's groups); a mapped channel as private."""
+    """A terminal question: no channel counts as a DM (the user's groups); a channel with mapped groups as a
+    private channel (its groups); any other channel as public."""
     from bot.slack.context import channel_settings, groups_for
 
     per_channel = channel_settings(s.bot, channel)
@@ -30,7 +31,8 @@ def _question(s: Settings, text: str, *, user: str | None, channel: str | None, 
         text=text, user=user or s.bot.local_user, channel=channel, source=source, thread_key=thread_key,
         history=history or [], collections=per_channel.collections, adapter_override=per_channel.adapter_alias,
         groups=groups_for(s.bot, channel=channel, user=user or s.bot.local_user,
-                          private=channel is None or channel in s.bot.channel_groups),
+                          kind="im" if channel is None else "private" if channel in s.bot.channel_groups
+                          else "public"),
     )
 
 

@@ -12,12 +12,14 @@ The Web API client uses ``bot.slack_api_url`` and waits ``Retry-After`` on HTTP 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -69,6 +71,7 @@ class RatchetSlackApp:
         self.gate = AdminGate(settings.admin)
         self.admin = AdminActions(self.components.registry, self.components.llm)
         self.tasks: set[asyncio.Task] = set()
+        self._recovery: asyncio.Future | None = None
         self.app = AsyncApp(client=self.client, signing_secret=settings.bot.slack_signing_secret or "",
                             process_before_response=False)
         self._register()
@@ -107,8 +110,29 @@ class RatchetSlackApp:
 
     async def aclose(self) -> None:
         """Finish background work and close clients."""
+        if self._recovery is not None:
+            self._recovery.cancel()
         await self.drain()
         await self.pipeline.aclose()
+
+    # --- recovery ---------------------------------------------------------------------------------------
+    async def recover_orphans(self) -> int:
+        """Replay the events other (dead) bot processes acknowledged but never finished; returns how many."""
+        orphans = await asyncio.to_thread(self.ledger.orphans)
+        for event_id, body in orphans:
+            request = AsyncBoltRequest(body=json.dumps(body), mode="socket_mode",
+                                       context={"ratchet_recovered": True, "ratchet_event_id": event_id})
+            await self.app.async_dispatch(request)
+        return len(orphans)
+
+    async def _recovery_loop(self) -> None:
+        interval = max(5.0, self.settings.bot.dedupe_takeover_s / 4)
+        while True:
+            try:
+                await self.recover_orphans()
+            except Exception as exc:  # noqa: BLE001 - the sweep retries; a database hiccup must not end it
+                log.warning("slack.recovery_failed", error=repr(exc)[:200])
+            await asyncio.sleep(interval)
 
     # --- after a listener ---------------------------------------------------------------------------------
     async def _finish(self, context: dict[str, Any]) -> None:
@@ -159,7 +183,7 @@ class RatchetSlackApp:
         return Question(
             text=text, user=user, channel=channel, source="slack", thread_key=f"{channel}:{thread_ts}",
             thread_ts=thread_ts, history=history,
-            groups=groups_for(self.settings.bot, channel=channel, user=user, private=info.private),
+            groups=groups_for(self.settings.bot, channel=channel, user=user, kind=info.kind),
             collections=settings.collections, adapter_override=settings.adapter_alias,
         )
 
@@ -176,10 +200,12 @@ class RatchetSlackApp:
         await self._finish(context)
 
     async def _on_vote_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
-        await ack()
+        """The vote is committed before the ack: a click Slack was told we have is never lost."""
         value = 1 if action["action_id"] == VOTE_UP else -1
         user = body["user"]["id"]
-        if not await self.votes.on_button(action["value"], user, value):
+        recorded = await self.votes.on_button(action["value"], user, value)
+        await ack()
+        if not recorded:
             await self.client.chat_postEphemeral(channel=body["channel"]["id"], user=user,
                                                  text=messages.VOTE_NOT_FOUND)
 
@@ -195,6 +221,10 @@ class RatchetSlackApp:
                                         bot_user_id=bot_user_id, in_thread=False)
         question.history = list(original.history)  # exactly the context the first answer had
         question.alternative_of = answer_id
+        info = await self.directory.info(self.client, original.channel)
+        if info.is_im and self.components.feedback.user_key(user) != original.user:
+            # a DM draws on its asker's groups; anyone else regenerating there gets the public documents only
+            question.groups = groups_for(self.settings.bot, channel=original.channel, user=None, kind="public")
         await self.responder.answer(question, SlackReply(original.channel, original.thread_ts))
 
     # --- admin ---------------------------------------------------------------------------------------------
@@ -227,6 +257,7 @@ class RatchetSlackApp:
         """Run until cancelled: Socket Mode (default) or HTTP, per ``bot.mode``."""
         bot = self.settings.bot
         await self.pipeline.warm_up()
+        self._recovery = asyncio.ensure_future(self._recovery_loop())
         if bot.mode == "http":
             runner = await self.serve_http("0.0.0.0", bot.http_port)  # noqa: S104 - Slack must reach it
             try:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from engine.logs import get_logger
 from engine.settings import BotSettings, ChannelSettings
+
+log = get_logger(__name__)
 
 _MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
 
@@ -27,11 +31,19 @@ def channel_settings(bot: BotSettings, channel: str | None) -> ChannelSettings:
     return bot.channels.get(channel or "", ChannelSettings())
 
 
-def groups_for(bot: BotSettings, *, channel: str | None, user: str | None, private: bool) -> list[str]:
-    """Access groups for retrieval: public channel ⇒ public groups; private channel/DM ⇒ plus mapped groups."""
+def groups_for(bot: BotSettings, *, channel: str | None, user: str | None, kind: str) -> list[str]:
+    """The access groups an answer may draw on: only what *everyone who will see the answer* may read.
+
+    - ``im`` (a direct message, the asker alone): the public groups + the asker's groups (``bot.user_groups``);
+    - ``private`` (a private channel or group DM, seen by all its members): the public groups + the groups an
+      admin mapped to that channel (``bot.channel_groups``) — never the asker's own groups;
+    - ``public`` (a public channel, or a channel whose kind is unknown): the public groups only.
+    """
     groups = list(bot.public_groups)
-    if private:
-        groups += bot.channel_groups.get(channel or "", []) + bot.user_groups.get(user or "", [])
+    if kind == "im":
+        groups += bot.user_groups.get(user or "", [])
+    elif kind == "private":
+        groups += bot.channel_groups.get(channel or "", [])
     return sorted(set(groups))
 
 
@@ -40,8 +52,11 @@ class ChannelInfo:
     """What the bot needs to know about a conversation."""
 
     id: str
-    private: bool  # private channel, group DM or DM
-    is_im: bool
+    kind: str  # "im" (1:1 DM) | "private" (private channel, group DM) | "public" (public or unknown)
+
+    @property
+    def is_im(self) -> bool:
+        return self.kind == "im"
 
 
 class ChannelDirectory:
@@ -51,13 +66,22 @@ class ChannelDirectory:
         self._cache: dict[str, ChannelInfo] = {}
 
     async def info(self, client: AsyncWebClient, channel: str) -> ChannelInfo:
-        """Whether ``channel`` is private (unknown channels count as private: fewer documents, never more)."""
+        """The kind of ``channel``. A channel Slack does not describe (or an error) counts as public: the
+        fewest documents, never more."""
         if channel not in self._cache:
-            resp = await client.conversations_info(channel=channel)
-            data = resp.get("channel") or {}
-            is_im = bool(data.get("is_im") or data.get("is_mpim"))
-            private = is_im or bool(data.get("is_private")) or not data
-            self._cache[channel] = ChannelInfo(channel, private, is_im)
+            try:
+                resp = await client.conversations_info(channel=channel)
+                data = resp.get("channel") or {}
+            except SlackApiError as exc:
+                log.warning("slack.channel_unknown", channel=channel, error=str(exc)[:120])
+                return ChannelInfo(channel, "public")
+            if data.get("is_im"):
+                kind = "im"
+            elif data.get("is_mpim") or data.get("is_private"):
+                kind = "private"
+            else:
+                kind = "public"
+            self._cache[channel] = ChannelInfo(channel, kind)
         return self._cache[channel]
 
 

@@ -1,10 +1,12 @@
-"""Exactly-once event handling: every Slack event id is claimed in the database before it is handled.
+"""Exactly-once event handling: every Slack event is claimed — and stored — in the database before the ack.
 
 Slack redelivers an event when the ack is late or lost (``X-Slack-Retry-Num`` over HTTP, ``retry_attempt``
 in Socket Mode). The first delivery claims the event id (a primary-key insert, so two processes cannot
-both win); later deliveries find the claim and are dropped, also after a restart. A claim left
-``in_flight`` by another process for longer than ``bot.dedupe_takeover_s`` (that process died mid-answer)
-is taken over, so a crash does not lose the question.
+both win) and stores the event body with the claim, before Slack gets its ack; later deliveries find the
+claim and are dropped, also after a restart. A claim left ``in_flight`` by another process for longer than
+``bot.dedupe_takeover_s`` (that process died mid-answer) is taken over — by a redelivery, or by the
+recovery sweep (:meth:`EventLedger.orphans`) that every bot runs at start and periodically, which replays
+the stored body. So an event Slack was told we have is never lost, and is handled once.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import datetime, timedelta
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from sqlalchemy import DateTime, Integer, String, update
+from sqlalchemy import JSON, DateTime, Integer, String, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 
@@ -44,6 +46,7 @@ class ProcessedEvent(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    payload: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # the event body, for recovery
 
 
 class EventLedger:
@@ -54,13 +57,14 @@ class EventLedger:
         self.takeover_s = takeover_s
         self.owner = owner
 
-    def claim(self, event_id: str, kind: str) -> bool:
-        """True when this delivery should be handled (first one, or taking over a dead process's claim)."""
+    def claim(self, event_id: str, kind: str, payload: dict | None = None) -> bool:
+        """True when this delivery should be handled (first one, or taking over a dead process's claim).
+        The claim (with ``payload``, the event body) is committed before this returns."""
         now = utcnow()
         try:
             with self.sessions.begin() as s:
                 s.add(ProcessedEvent(event_id=event_id, kind=kind, status=IN_FLIGHT, owner=self.owner,
-                                     attempts=1, claimed_at=now))
+                                     attempts=1, claimed_at=now, payload=payload))
             return True
         except IntegrityError:
             pass
@@ -77,6 +81,31 @@ class EventLedger:
             return True
         log.info("event.duplicate_dropped", event_id=event_id, kind=kind)
         return False
+
+    def orphans(self, limit: int = 100) -> list[tuple[str, dict]]:
+        """Events another process claimed and left in flight longer than the takeover time: each is taken
+        over (atomically, so two bots never both replay one) and returned with its stored body."""
+        stale_before = utcnow() - timedelta(seconds=self.takeover_s)
+        with self.sessions() as s:
+            candidates = list(s.scalars(
+                select(ProcessedEvent.event_id).where(ProcessedEvent.status == IN_FLIGHT,
+                                                      ProcessedEvent.owner != self.owner,
+                                                      ProcessedEvent.claimed_at < stale_before,
+                                                      ProcessedEvent.payload.is_not(None)).limit(limit)))
+        taken: list[tuple[str, dict]] = []
+        for event_id in candidates:
+            with self.sessions.begin() as s:
+                won = s.execute(
+                    update(ProcessedEvent)
+                    .where(ProcessedEvent.event_id == event_id, ProcessedEvent.status == IN_FLIGHT,
+                           ProcessedEvent.owner != self.owner, ProcessedEvent.claimed_at < stale_before)
+                    .values(owner=self.owner, claimed_at=utcnow(), attempts=ProcessedEvent.attempts + 1)
+                ).rowcount
+                payload = s.get(ProcessedEvent, event_id).payload if won else None
+            if won and payload is not None:
+                log.warning("event.recovered", event_id=event_id)
+                taken.append((event_id, payload))
+        return taken
 
     def finish(self, event_id: str) -> None:
         """Mark an event handled (its answer is out)."""
@@ -106,9 +135,11 @@ class DedupeEvents(AsyncMiddleware):
                             next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
         body = req.body
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if req.context.get("ratchet_recovered"):
+            return await next()  # replayed from the ledger: already claimed by this process
         if event_id:
             kind = (body.get("event") or {}).get("type", "?")
-            if not await asyncio.to_thread(self.ledger.claim, event_id, kind):
+            if not await asyncio.to_thread(self.ledger.claim, event_id, kind, body):
                 return BoltResponse(status=200, body="")
             req.context["ratchet_event_id"] = event_id
         return await next()

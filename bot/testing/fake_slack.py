@@ -42,6 +42,7 @@ class FakeSlack:
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> messages
         self.rate_limits: dict[str, list[int]] = {}  # method -> retry-after values still to answer
         self.rate_limited: list[str] = []
+        self.fail_conversations_info = False  # answer conversations.info with Slack's channel_not_found
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -120,6 +121,8 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
                                      headers={"Retry-After": str(pending.pop(0))})
         self.calls.append(Call(method, params))
+        if method == "conversations.info" and self.fail_conversations_info:
+            return web.json_response({"ok": False, "error": "channel_not_found"})
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         body = handler(params) if handler else {}
         return web.json_response({"ok": True, **body})

@@ -15,11 +15,14 @@ from bot.slack.votes import reaction_value
 MANIFEST = Path(__file__).resolve().parents[2] / "deploy" / "slack-manifest.yml"
 
 
-def test_groups_come_from_where_the_question_was_asked():
+def test_groups_are_what_everyone_who_sees_the_answer_may_read():
     bot = BotSettings(channel_groups={"G0HR": ["hr"]}, user_groups={"U0BOB": ["finance"]})
-    assert groups_for(bot, channel="C0PUB", user="U0BOB", private=False) == ["public"]
-    assert groups_for(bot, channel="G0HR", user="U0ALICE", private=True) == ["hr", "public"]
-    assert groups_for(bot, channel="D0DM", user="U0BOB", private=True) == ["finance", "public"]
+    assert groups_for(bot, channel="C0PUB", user="U0BOB", kind="public") == ["public"]
+    assert groups_for(bot, channel="G0HR", user="U0ALICE", kind="private") == ["hr", "public"]
+    assert groups_for(bot, channel="D0DM", user="U0BOB", kind="im") == ["finance", "public"]
+    # a private channel's answer is seen by all its members: the asker's own groups never count there
+    assert groups_for(bot, channel="G0OTHER", user="U0BOB", kind="private") == ["public"]
+    assert groups_for(bot, channel="G0HR", user="U0BOB", kind="private") == ["hr", "public"]
 
 
 def test_citations_and_history_budget():
