@@ -1,8 +1,14 @@
-"""Admin actions over the adapter registry: one code path for Slack's `/ratchet` and the admin web page.
+"""Admin actions over the adapter registry: the one code path for Slack's `/ratchet`, the admin web page and
+the `ratchet adapters` command line.
 
-Every action takes the ``actor`` (who asked) and ``force``; every attempt, allowed or not, lands in the
-registry's audit log. A version whose evaluation gate failed is only promoted (or made canary) with
-``force=True``.
+Who is an admin is decided by the surface, once, before an action runs: in Slack the users in
+``admin.admin_user_ids`` or the ``admin.admin_usergroup_id`` group (:class:`bot.slack.admin_commands.AdminGate`),
+on the page whoever signed in with ``admin.admin_token``, on the command line the machine's operator. The actor
+is recorded as ``slack:<user id>``, ``page`` or ``cli:<login>``.
+
+Every action takes the ``actor`` and ``force``; every attempt, allowed or not, lands in the registry's audit
+log. A version whose evaluation gate failed (or never ran) is only served — promoted, made canary or rolled
+back to — with ``force``, and a forced action is audited as forced, with the gate's reason.
 """
 
 from __future__ import annotations
@@ -75,7 +81,13 @@ class AdminActions:
             self._check_gate(target, actor, "rollback", force)
         previous = await self._audited(actor, "rollback", current or BASE, self.registry.rollback(self.llm, actor=actor))
         return ActionResult(f"production rolled back to {previous or BASE} (was {current or BASE})",
-                            {"version": previous or BASE, "previous": current or BASE})
+                            {"version": previous or BASE, "previous": current or BASE, "forced": force})
+
+    async def sync(self, *, actor: str) -> ActionResult:
+        """Load what the aliases point at into vLLM; unload the rest."""
+        loaded = await self.registry.sync(self.llm)
+        self.registry.audit(actor, "sync")
+        return ActionResult(f"loaded: {', '.join(loaded) or 'none'}", {"loaded": loaded})
 
     async def canary(self, version: str, percent: float, *, actor: str, force: bool = False) -> ActionResult:
         """Send ``percent`` of conversations to ``version``."""
@@ -102,7 +114,10 @@ class AdminActions:
             raise
         if why is not None and not force:
             self.deny(actor, action, f"{version}: {why}")
-            raise AdminError(f"{version} cannot be served: {why}; repeat with force to {action} it anyway")
+            raise AdminError(f"{version} cannot be served: {why}",
+                             hint=f"repeat with force to {action} it anyway (it is audited as forced)")
+        if why is not None:
+            self.registry.audit(actor, f"{action}.forced", version, reason=why)
 
     async def _audited(self, actor: str, action: str, target: str, work: Any) -> Any:
         """Run a registry call; a refusal is logged as a failed attempt and re-raised."""

@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Any
 from engine.llm_client import LLMClient, LLMError
 from engine.logs import get_logger
 from engine.rag.embedder import Embedder
-from engine.registry import AdapterRegistry, RegistryError
+from engine.registry import AdapterRegistry
 from engine.registry_models import CANDIDATE
-from feedback.gate_policy import gate_refusal
 from feedback.heldout_eval import heldout_metrics
 from feedback.notify import notify_admins
 from feedback.quality_eval import EvalItem, compare, generate, items_from_prompts, score_texts
@@ -33,10 +32,6 @@ if TYPE_CHECKING:
     from feedback.datasets import PreferenceData
 
 log = get_logger(__name__)
-
-class GateRefused(RegistryError):
-    """Promotion refused because the candidate failed (or never ran) the gate. The message says which check."""
-
 
 @dataclass
 class Check:
@@ -168,36 +163,6 @@ async def evaluate_candidate(settings: Settings, version_id: str, data: Preferen
     log.info("gate.evaluated", version=version_id, passed=report.passed,
              reward_accuracy=heldout.get("reward_accuracy"), token_margin_delta=heldout.get("token_margin_delta"))
     return report
-
-
-def is_admin(settings: Settings, actor: str) -> bool:
-    """Admins: the configured Slack user ids, and the local command line (``cli`` / ``cli:<user>``)."""
-    return actor in settings.admin.admin_user_ids or actor == "cli" or actor.startswith("cli:")
-
-
-async def promote_candidate(settings: Settings, version: str, actor: str, force: bool = False, *,
-                            client: LLMClient | None = None, registry: AdapterRegistry | None = None) -> str | None:
-    """Promote a version to production if its gate passed (or ``force`` by an admin). Every attempt is audited.
-
-    Returns the version production pointed at before. Raises :class:`GateRefused` when refused.
-    """
-    registry = registry or AdapterRegistry(settings)
-    why = gate_refusal(registry.get(version).gate_report)
-    if why is not None:
-        if not force:
-            registry.audit(actor, "promote.refused", version, allowed=False, reason=why)
-            raise GateRefused(f"{version} cannot be promoted: {why}. An admin may pass --force.")
-        if not is_admin(settings, actor):
-            registry.audit(actor, "promote.force_denied", version, allowed=False, reason=why)
-            raise GateRefused(f"only admins may force a promotion ({actor} is not one)")
-        registry.audit(actor, "promote.forced", version, reason=why)
-    own_client = client is None
-    client = client or LLMClient.from_settings(settings.engine)
-    try:
-        return await registry.promote(version, client, actor=actor)
-    finally:
-        if own_client:
-            await client.aclose()
 
 
 async def after_gate(settings: Settings, report: GateReport, client: LLMClient,

@@ -1,12 +1,15 @@
-"""`ratchet adapters ...`: versions, aliases, promotion, canary and rollback."""
+"""`ratchet adapters ...`: versions, aliases, and promotion, canary and rollback through the same admin actions
+as Slack and the admin page (gate rule, force, audit)."""
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
+from bot.admin_actions import AdminActions
 from bot.cli.common import console, friendly_errors, print_json, run, settings
 from engine.llm_client import LLMClient
 from engine.registry import AdapterRegistry
@@ -53,39 +56,52 @@ def with_registry(op):
     return run(go())
 
 
+def operator() -> str:
+    """The actor of a command-line action: the machine's login (not free text)."""
+    return f"cli:{getpass.getuser()}"
+
+
+def _admin(action) -> str:
+    """Run one admin action (the same path as Slack and the admin page); its one-line message."""
+    async def go():
+        s = settings()
+        async with LLMClient.from_settings(s.engine) as client:
+            return await action(AdminActions(AdapterRegistry(s), client))
+
+    return run(go()).message
+
+
 @adapters_app.command("promote")
 @friendly_errors
 def adapters_promote(
     version: str,
-    actor: str = typer.Option("cli"),
-    force: bool = typer.Option(False, "--force", help="promote although the gate failed or never ran (logged)"),
+    force: bool = typer.Option(False, "--force", help="promote although the gate failed or never ran (audited)"),
 ) -> None:
     """Load VERSION into vLLM, verify it answers, then point `production` at it (its gate must have passed)."""
-    from feedback.gate import promote_candidate
-
-    previous = run(promote_candidate(settings(), version, actor, force))
-    console.print(f"production → {version} (was {previous or 'base'})")
+    console.print(_admin(lambda a: a.promote(version, actor=operator(), force=force)))
 
 
 @adapters_app.command("rollback")
 @friendly_errors
-def adapters_rollback(actor: str = typer.Option("cli")) -> None:
+def adapters_rollback(
+    force: bool = typer.Option(False, "--force", help="roll back to a version whose gate failed (audited)"),
+) -> None:
     """Point `production` back at the version before the latest promotion."""
-    target = with_registry(lambda reg, c: reg.rollback(c, actor=actor))
-    console.print(f"production → {target or 'base'}")
+    console.print(_admin(lambda a: a.rollback(actor=operator(), force=force)))
 
 
 @adapters_app.command("canary")
 @friendly_errors
-def adapters_canary(version: str, percent: float, actor: str = typer.Option("cli")) -> None:
-    """Send PERCENT of conversations (sticky per thread) to VERSION."""
-    with_registry(lambda reg, c: reg.set_canary(version, percent, c, actor=actor))
-    console.print(f"canary → {version} at {percent:g}%")
+def adapters_canary(
+    version: str, percent: float,
+    force: bool = typer.Option(False, "--force", help="canary a version whose gate failed (audited)"),
+) -> None:
+    """Send PERCENT of conversations (sticky per thread) to VERSION (its gate must have passed)."""
+    console.print(_admin(lambda a: a.canary(version, percent, actor=operator(), force=force)))
 
 
 @adapters_app.command("sync")
 @friendly_errors
 def adapters_sync() -> None:
     """Load what the aliases point at into vLLM; unload the rest."""
-    loaded = with_registry(lambda reg, c: reg.sync(c))
-    console.print(f"loaded: {', '.join(loaded) or 'none'}")
+    console.print(_admin(lambda a: a.sync(actor=operator())))

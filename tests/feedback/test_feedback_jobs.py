@@ -13,7 +13,6 @@ from sqlalchemy import select
 from engine.registry import AdapterRegistry
 from engine.timeutil import utcnow
 from feedback import FeedbackStore
-from feedback.gate import GateRefused, promote_candidate
 from feedback.jobs import run_training, training_root
 from feedback.lock import TrainingBusy, TrainingLockHolder
 from feedback.models import TrainingLock, TrainingRun
@@ -91,20 +90,34 @@ def test_scheduler_jobs_persist_in_the_database(make_settings) -> None:
     assert "bot" not in settings_payload(settings)  # no Slack secrets in the job store
 
 
-async def test_promotion_is_refused_without_a_passing_gate(make_settings, model_dir, tmp_path) -> None:
+async def test_every_admin_path_needs_a_passing_gate_or_an_audited_force(make_settings, model_dir, tmp_path,
+                                                                          vllm_url) -> None:
+    """Promote, canary and rollback all refuse a version without a passing gate; force works and is audited."""
+    from bot.admin_actions import AdminActions, AdminError
     from engine.adapter_factory import make_random_adapter
+    from engine.llm_client import LLMClient
 
-    settings = make_settings(admin={"admin_user_ids": ["UADMIN"]})
+    settings = make_settings(engine={"vllm_url": vllm_url})
     registry = AdapterRegistry(settings)
     version = registry.register(make_random_adapter(model_dir, tmp_path / "a", rank=8, seed=1))
-    with pytest.raises(GateRefused, match="no gate report"):
-        await promote_candidate(settings, version.id, "UADMIN")
-    registry.set_gate_report(version.id, {"passed": False, "checks": [
-        {"name": "reward_accuracy", "value": 0.4, "threshold": ">= 0.6", "passed": False}]})
-    with pytest.raises(GateRefused, match="reward_accuracy"):
-        await promote_candidate(settings, version.id, "UADMIN")
-    with pytest.raises(GateRefused, match="only admins"):
-        await promote_candidate(settings, version.id, "UNOBODY", force=True)
-    assert registry.aliases()["production"][0] is None
-    actions = [(e.actor, e.action, e.allowed) for e in registry.audit_log()]
-    assert ("UNOBODY", "promote.force_denied", 0) in actions and ("UADMIN", "promote.refused", 0) in actions
+    async with LLMClient(vllm_url) as client:
+        actions = AdminActions(registry, client)
+        with pytest.raises(AdminError, match="no gate report"):
+            await actions.promote(version.id, actor="slack:UADMIN")
+        registry.set_gate_report(version.id, {"passed": False, "checks": [
+            {"name": "reward_accuracy", "value": 0.4, "threshold": ">= 0.6", "passed": False}]})
+        with pytest.raises(AdminError, match="reward_accuracy"):
+            await actions.promote(version.id, actor="cli:ops")
+        with pytest.raises(AdminError, match="reward_accuracy"):
+            await actions.canary(version.id, 10, actor="page")
+        assert registry.aliases()["production"][0] is None and registry.aliases()["canary"][0] is None
+        await actions.promote(version.id, actor="page", force=True)
+        await actions.promote("base", actor="page")
+        with pytest.raises(AdminError, match="reward_accuracy"):  # rolling back onto a failed version
+            await actions.rollback(actor="cli:ops")
+        await actions.rollback(actor="cli:ops", force=True)
+        assert registry.aliases()["production"][0] == version.id
+    log = [(e.actor, e.action, e.allowed) for e in registry.audit_log(limit=100)]
+    assert ("slack:UADMIN", "promote", 0) in log and ("page", "canary", 0) in log
+    assert ("page", "promote.forced", 1) in log and ("cli:ops", "rollback.forced", 1) in log
+

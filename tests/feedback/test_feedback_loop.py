@@ -20,7 +20,6 @@ from bot.pipeline import Pipeline
 from engine.rag import ingest_paths
 from engine.registry import AdapterRegistry
 from feedback import FeedbackStore
-from feedback.gate import promote_candidate
 from feedback.models import TrainingRun
 from feedback.scheduler import build_scheduler
 from feedback.synthetic import TOPICS
@@ -102,7 +101,11 @@ async def test_votes_become_a_promoted_adapter(loop_settings) -> None:
     assert report["generation"]["candidate"]["n"] == 3
     assert not list((settings.data_dir / "training").glob(".training-*")), "temporary training dir left behind"
 
-    await promote_candidate(settings, version.id, ADMIN)
+    from bot.admin_actions import AdminActions
+    from engine.llm_client import LLMClient
+
+    async with LLMClient.from_settings(settings.engine) as client:
+        await AdminActions(registry, client).promote(version.id, actor=f"slack:{ADMIN}")
     assert registry.aliases()["production"][0] == version.id
     answer = await pipeline.answer(Question(text=_fact(0)[1], user="U99", channel="C1", source="slack",
                                             thread_ts="99.0"))
