@@ -4,7 +4,7 @@ the `ratchet adapters` command line.
 Who is an admin is decided by the surface, once, before an action runs: in Slack the users in
 ``admin.admin_user_ids`` or the ``admin.admin_usergroup_id`` group (:class:`bot.slack.admin_commands.AdminGate`),
 on the page whoever signed in with ``admin.admin_token``, on the command line the machine's operator. The actor
-is recorded as ``slack:<user id>``, ``page`` or ``cli:<login>``.
+is recorded as ``slack:<user id>``, ``admin-web`` or ``cli:<login>``.
 
 Every action takes the ``actor`` and ``force``; every attempt, allowed or not, lands in the registry's audit
 log. A version whose evaluation gate failed (or never ran) is only served — promoted, made canary or rolled
