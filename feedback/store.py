@@ -3,7 +3,8 @@
 Each write is its own committed transaction (SQLite in WAL with ``synchronous=FULL``, or PostgreSQL), so
 a call that returned is on disk: an acknowledged vote survives a ``kill -9``. Votes are kept per user
 per answer (replace, retract) with the full history in ``feedback_vote_events``. Askers and voters are
-stored as salted hashes when ``feedback.hash_askers`` is set.
+stored as salted hashes when ``feedback.hash_askers`` is set. Secrets in the question, thread history,
+prompt and answer are masked before they are written (``feedback.redaction``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from engine.logs import get_logger
 from engine.metrics import VOTES
 from engine.registry_models import utcnow
 from feedback.models import Answer, Vote, VoteEvent
+from feedback.redaction import SecretMasker
 
 if TYPE_CHECKING:
     from engine.settings import Settings
@@ -102,6 +104,7 @@ class FeedbackStore:
     def __init__(self, settings: Settings, sessions: sessionmaker | None = None) -> None:
         self.settings = settings
         self.sessions = sessions or session_factory(settings.db_url)
+        self.masker = SecretMasker(settings)
 
     # --- identities ------------------------------------------------------------------------------------
     def user_key(self, user: str | None) -> str | None:
@@ -116,6 +119,7 @@ class FeedbackStore:
                       correction_of: str | None = None) -> str:
         """Store one answer; returns its id. ``alternative_of``/``correction_of`` link competing answers."""
         _check_answer(rec)
+        rec = self.masker.record(rec)  # secrets never reach the database
         answer_id = uuid.uuid4().hex
         data = asdict(rec)
         data["user"] = self.user_key(rec.user)
