@@ -105,12 +105,14 @@ class FeedbackStore:
         self.settings = settings
         self.sessions = sessions or session_factory(settings.db_url)
         self.masker = SecretMasker(settings)
+        _check_salt(settings)
 
     # --- identities ------------------------------------------------------------------------------------
     def user_key(self, user: str | None) -> str | None:
         """How a Slack user id is stored: as is, or a salted hash when ``hash_askers`` is set."""
         if user is None or not self.settings.feedback.hash_askers:
             return user
+        _check_salt(self.settings)
         salted = f"{self.settings.feedback.asker_hash_salt}:{user}"
         return "h:" + hashlib.sha256(salted.encode()).hexdigest()[:40]
 
@@ -353,6 +355,18 @@ def _view(a: Answer, up: int, down: int) -> AnswerView:
     return AnswerView(id=a.id, created_at=a.created_at, question=a.question, answer=a.answer,
                       adapter_version=a.adapter_version, alias=a.alias, source=a.source, channel=a.channel,
                       thread_ts=a.thread_ts, ts=a.ts, refused=bool(a.refused), up=int(up), down=int(down))
+
+
+def _check_salt(settings: Settings) -> None:
+    """Hashed ids need a secret salt: without one, hashing every Slack user id reverses them."""
+    f = settings.feedback
+    if f.hash_askers and not f.asker_hash_salt.strip():
+        raise FeedbackError(
+            "feedback.hash_askers is on but feedback.asker_hash_salt is empty: ids hashed without a secret "
+            "salt can be reversed by hashing every Slack user id. Set a long random salt and keep it secret and "
+            "unchanged, e.g. RATCHET_FEEDBACK__ASKER_HASH_SALT=$(python -c 'import secrets; "
+            "print(secrets.token_hex(32))'), or turn hash_askers off"
+        )
 
 
 def _check_answer(rec: AnswerRecord) -> None:
