@@ -164,15 +164,11 @@ class FeedbackStore:
         with self.sessions.begin() as s:
             self._answer(s, answer_id)
             now = utcnow()
-            s.add(VoteEvent(answer_id=answer_id, user=key, value=value, source=source, at=now))
-            current = s.scalar(select(Vote).where(Vote.answer_id == answer_id, Vote.user == key))
             if value == 0:
-                if current is not None:
-                    s.delete(current)
-            elif current is None:
-                s.add(Vote(answer_id=answer_id, user=key, value=value, source=source, updated_at=now))
-            else:
-                current.value, current.source, current.updated_at = value, source, now
+                s.execute(delete(Vote).where(Vote.answer_id == answer_id, Vote.user == key))
+            else:  # one statement, so two first votes at once both land (the later one wins)
+                _upsert_vote(s, answer_id=answer_id, user=key, value=value, source=source, updated_at=now)
+            s.add(VoteEvent(answer_id=answer_id, user=key, value=value, source=source, at=now))
         VOTES.labels(value=str(value), source=source).inc()
         log.info("feedback.vote", answer_id=answer_id, value=value, source=source)
 
@@ -341,6 +337,19 @@ class FeedbackStore:
                 row["day"] = str(rest[0])
             rows.append(row)
         return sorted(rows, key=lambda r: (r.get("day", ""), r["version"]))
+
+
+def _upsert_vote(s, **row: Any) -> None:
+    """Insert or replace the current vote of (answer, user) atomically (SQLite and PostgreSQL upsert)."""
+    dialect = s.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        raise FeedbackError(f"the feedback store supports SQLite and PostgreSQL, not {dialect}")
+    changed = {k: row[k] for k in ("value", "source", "updated_at")}
+    s.execute(insert(Vote).values(**row).on_conflict_do_update(index_elements=["answer_id", "user"], set_=changed))
 
 
 def _tallies():
