@@ -287,7 +287,8 @@ class AdapterRegistry:
         """
         urls = [u for u in replica_urls(self.settings.engine) if u != client.base_url]
         extra = [LLMClient(u, timeout_s=self.settings.engine.request_timeout_s,
-                           retries=self.settings.engine.connect_retries) for u in urls]
+                           retries=self.settings.engine.connect_retries, api_key=self.settings.engine.api_key)
+                 for u in urls]
         try:
             for replica in [client, *extra]:
                 try:

@@ -77,6 +77,10 @@ class EngineSettings(BaseModel):
     repetition_penalty: float = Field(
         default=1.1, ge=1.0, le=2.0, description="vLLM repetition penalty for answers (1 = off; small models loop)"
     )
+    api_key: str | None = Field(
+        default=None,
+        description="vLLM's API key (secret): Ratchet sends it as a bearer token, a vLLM Ratchet starts requires it",
+    )
 
     @property
     def base_url(self) -> str:
