@@ -65,6 +65,11 @@ class GuardrailSettings(BaseModel):
         default=0.55, ge=0.0, le=1.0, description="a sentence is supported when this close to a chunk sentence"
     )
     mask_output: bool = True
+    output_check_unavailable: Literal["block", "allow"] = Field(
+        default="block",
+        description="when the output self-check cannot run (model down, timeout): refuse the answer, or let it "
+                    "through with masking and the fact check only; counted in ratchet_self_check_unavailable_total",
+    )
     # --- streaming -----------------------------------------------------------------------------------
     stream_chunk_size: int = Field(default=32, ge=1, description="deltas per checked streaming chunk")
     stream_context_size: int = Field(default=4, ge=0, description="deltas carried over as context")

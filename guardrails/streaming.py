@@ -19,7 +19,9 @@ the same way, with ``flag`` (default) the final verdict carries the ``unverified
 
 A self-check "block" of the tiny model is only honoured when corroborated (a secret was masked or the
 text matches injection/jailbreak patterns, or ``self_check_alone_blocks``); otherwise the held chunk is
-released and streaming continues over the remaining deltas (flag ``self_check_overruled``).
+released and streaming continues over the remaining deltas (flag ``self_check_overruled``). A check that
+cannot run (the model is down) retracts the answer the same way, unless ``output_check_unavailable`` is
+"allow": then streaming continues with masking and the fact check only (flag ``self_check_unavailable``).
 """
 
 from __future__ import annotations
@@ -185,9 +187,12 @@ async def _stream(guard: "Guardrails", deltas: AsyncIterator[str], *, question: 
             facts.cancel()
             yield OutputEvent("", blocked=True, verdict=verdict)
             return
-        if not blocked.startswith("guardrails_violation"):
-            log.warning("streaming output rail failed; continuing with masking only", error=blocked)
-            flags.append("self_check_unavailable")
+        if not blocked.startswith("guardrails_violation") and guard.output_check_unavailable(blocked, flags):
+            timings["output.self_check"] = _overhead(started, waited, timings)
+            verdict = RailVerdict.refuse("output.self_check_unavailable", "".join(masker.shown), timings, flags)
+            facts.cancel()
+            yield OutputEvent("", blocked=True, verdict=verdict)
+            return
         out = release(held)
         if out:
             yield OutputEvent(out)
