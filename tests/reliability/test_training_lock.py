@@ -46,6 +46,25 @@ def test_heartbeat_survives_a_database_error(db_settings) -> None:
         assert s.get(TrainingLock, "training") is None
 
 
+def test_heartbeat_notices_a_takeover(db_settings) -> None:
+    from feedback.lock import TrainingLockLost
+
+    settings = db_settings(feedback={"lock_stale_s": 4})  # a beat every second
+    store = FeedbackStore(settings)
+    holder = TrainingLockHolder(settings, store.sessions)
+    holder.acquire()
+    try:
+        with store.sessions.begin() as s:  # what another process's takeover leaves: its own row
+            s.get(TrainingLock, "training").owner = "elsewhere:1:x"
+        assert holder.lost.wait(5), "the heartbeat saw the lock go"
+        with pytest.raises(TrainingLockLost):
+            holder.raise_if_lost()
+    finally:
+        holder.release()
+    with store.sessions() as s:
+        assert s.get(TrainingLock, "training").owner == "elsewhere:1:x", "release leaves the new holder's row"
+
+
 @pytest.mark.slow
 def test_training_that_lost_the_lock_registers_nothing(db_settings, model_dir) -> None:
     settings = db_settings(engine={"model_dir": str(model_dir)}, feedback={"heldout_fraction": 0.0})
