@@ -1,8 +1,8 @@
 """Secrets never reach the feedback store: what it keeps of an answer is masked on the way in.
 
-The question, the standalone query, the thread history, the prompt and the answer are masked with the
-input rails' secret patterns (``patterns.yml`` in the guardrails config dir) and their masking
-(:func:`guardrails.masking.mask_text`), so a stored question reads exactly as the rails passed it on:
+The question, the standalone query, the thread history, the prompt, the answer and the texts the rails
+recorded (``guardrails["input_text"]``) are masked with the input rails' secret patterns (``patterns.yml``
+in the guardrails config dir) and their masking (:func:`guardrails.masking.mask_text`), so a stored question reads exactly as the rails passed it on:
 ``[SECRET:slack_token]`` where the token was. ``guardrails.mask_secrets: false`` turns this off too.
 """
 
@@ -41,4 +41,5 @@ class SecretMasker:
         return dataclasses.replace(
             rec, question=self.text(rec.question), standalone_query=self.text(rec.standalone_query),
             history=self.messages(rec.history), prompt=self.messages(rec.prompt), answer=self.text(rec.answer),
+            guardrails={k: self.text(v) if isinstance(v, str) else v for k, v in rec.guardrails.items()},
         )

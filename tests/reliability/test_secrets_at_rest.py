@@ -30,7 +30,7 @@ def test_stored_question_and_history_are_masked(db_settings) -> None:
         question=question, history=history, standalone_query=question,
         prompt=[{"role": "system", "content": "Answer from the context."}, *history,
                 {"role": "user", "content": question}],
-        answer=f"The key {AWS} is an AWS key.",
+        answer=f"The key {AWS} is an AWS key.", guardrails={"input_text": question},  # rails switched off
     ))
     raw = _raw_rows(store)
     for secret in (SLACK, AWS, PASSWORD):
@@ -41,7 +41,7 @@ def test_stored_question_and_history_are_masked(db_settings) -> None:
     assert row.history[0]["content"] == "the db password: [SECRET:assignment]"
     assert row.history[1] == history[1], "text without secrets is kept as it was"
     assert row.prompt[-1]["content"] == expected and row.standalone_query == expected
-    assert "[SECRET:aws_key]" in row.answer
+    assert "[SECRET:aws_key]" in row.answer and row.guardrails["input_text"] == expected
 
 
 def test_masked_questions_still_group_as_one_question(db_settings) -> None:
