@@ -2,7 +2,8 @@
 
 Chat completions (whole or streamed over SSE, with time-to-first-token measured), per-request adapter
 selection (the ``model`` field names the base model or a loaded LoRA adapter), timeouts, retries with
-backoff on connection errors, and the runtime LoRA load/unload endpoints. Everything else in Ratchet
+backoff on connection errors, the runtime LoRA load/unload endpoints, and vLLM's API key (``engine.api_key``,
+sent as a bearer token). Everything else in Ratchet
 reaches vLLM through this module.
 """
 
@@ -73,6 +74,7 @@ class LLMClient:
         retries: int = 3,
         backoff_s: float = 0.5,
         transport: httpx.AsyncBaseTransport | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retries = retries
@@ -81,6 +83,7 @@ class LLMClient:
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout_s, connect=5.0),
             transport=transport,
+            headers={"Authorization": f"Bearer {api_key}"} if api_key else None,
             limits=httpx.Limits(max_connections=128, max_keepalive_connections=64),
         )
 
@@ -91,6 +94,7 @@ class LLMClient:
             timeout_s=engine.request_timeout_s,
             retries=engine.connect_retries,
             backoff_s=engine.retry_backoff_s,
+            api_key=engine.api_key,
             **kwargs,
         )
 

@@ -23,6 +23,10 @@ TTFT_SECONDS = Histogram("ratchet_ttft_seconds", "Time to first token", ["adapte
 TOKENS_PER_SECOND = Gauge("ratchet_tokens_per_second", "Generation speed of the last answer", ["adapter"])
 VOTES = Counter("ratchet_votes_total", "Votes recorded", ["value", "source"])
 REFUSALS = Counter("ratchet_refusals_total", "Refusals by rail", ["rail"])
+SELF_CHECK_UNAVAILABLE = Counter(
+    "ratchet_self_check_unavailable_total", "Self-checks that could not run, by rail and what was done (block/allow)",
+    ["rail", "action"],
+)
 ADAPTER_IN_USE = Gauge("ratchet_adapter_in_use", "1 for the version an alias points at", ["alias", "version"])
 TRAINING_RUNS = Counter("ratchet_training_runs_total", "Training runs", ["outcome"])
 TRAINING_SECONDS = Histogram(

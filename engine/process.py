@@ -2,11 +2,15 @@
 
 Each service has a pid file and a log file under ``<data_dir>/run``. ``ratchet up`` starts services
 detached (their own session), so they outlive the CLI; ``ratchet down`` ends them by the recorded PID.
+The pid file also records the process's start time: a PID the kernel has since given to another program
+(the service died, the machine rebooted) is recognised as stale and that program is never signalled.
+Old pid files holding only a PID count only when the process's command line is the service's.
 A failed start raises :class:`ServiceStartError` carrying the tail of the service's log.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -55,6 +59,23 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def process_start_time(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks after boot (``/proc/<pid>/stat`` field 22); None if unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _cmdline(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return raw.decode(errors="replace").split("\0")[:-1]
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free on ``host`` right now."""
     with socket.socket() as sock:
@@ -92,12 +113,25 @@ class ManagedProcess:
         return self.run_dir / f"{self.name}.log"
 
     def pid(self) -> int | None:
-        """The recorded PID if that process is still alive."""
+        """The recorded PID if that very process (same start time) is still alive."""
         try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
+            text = self.pid_file.read_text().strip()
+            record = json.loads(text) if text.startswith("{") else {"pid": int(text)}
+            pid, started = int(record["pid"]), record.get("start_time")
+        except (OSError, ValueError, KeyError, TypeError):
             return None
-        return pid if pid_alive(pid) else None
+        if not pid_alive(pid):
+            return None
+        same = (process_start_time(pid) == started if started is not None
+                else _cmdline(pid) == [str(a) for a in self.argv])  # an old pid file without a start time
+        if not same:
+            log.warning("service.stale_pid_file", service=self.name, pid=pid,
+                        reason="the PID now belongs to another process")
+            return None
+        return pid
+
+    def _write_pid(self, pid: int) -> None:
+        self.pid_file.write_text(json.dumps({"pid": pid, "start_time": process_start_time(pid)}))
 
     def healthy(self) -> bool:
         return http_ok(self.health_url)
@@ -132,7 +166,7 @@ class ManagedProcess:
                 )
             except OSError as exc:
                 raise ServiceStartError(f"{self.name}: cannot run {self.argv[0]}: {exc}") from exc
-        self.pid_file.write_text(str(proc.pid))
+        self._write_pid(proc.pid)
         log.info("service.starting", service=self.name, pid=proc.pid, log=str(self.log_file))
         try:
             self.wait_healthy(proc.pid, proc)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.adapter_files import AdapterError, inspect_adapter
@@ -119,23 +120,44 @@ class AdapterRegistry:
         notes: str | None = None,
         move: bool = False,
     ) -> AdapterVersion:
-        """Validate an adapter directory and add it as the next version (status ``candidate``)."""
+        """Validate an adapter directory and add it as the next version (status ``candidate``).
+
+        The directory is staged next to the adapters and moved into place only once the version's row is
+        committed: a failed commit leaves nothing behind (a moved source is given back).
+        """
         info = inspect_adapter(
             Path(path), base_model_dir=self.settings.model_dir, max_rank=self.settings.engine.max_lora_rank
         )
         self.settings.adapters_dir.mkdir(parents=True, exist_ok=True)
-        with self.sessions.begin() as s:
-            seq = (s.scalar(select(func.max(AdapterVersion.seq))) or 0) + 1
-            version_id = f"ratchet-v{seq}"
-            dest = self.settings.adapters_dir / version_id
-            _place(info.path, dest, move=move)
-            version = AdapterVersion(
-                id=version_id, seq=seq, path=str(dest), base_model=info.base_model or str(self.settings.model_dir),
-                rank=info.rank, status=CANDIDATE, parent_version=parent_version,
-                dataset_snapshot_id=dataset_snapshot_id, hyperparameters=hyperparameters or {},
-                metrics=metrics or {}, notes=notes, created_at=utcnow(),
-            )
-            s.add(version)
+        staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.settings.adapters_dir))
+        staged = staging / "adapter"
+        try:
+            if move:
+                shutil.move(str(info.path), staged)
+            else:
+                shutil.copytree(info.path, staged)
+            try:
+                with self.sessions.begin() as s:
+                    seq = (s.scalar(select(func.max(AdapterVersion.seq))) or 0) + 1
+                    version_id = f"ratchet-v{seq}"
+                    dest = self.settings.adapters_dir / version_id
+                    version = AdapterVersion(
+                        id=version_id, seq=seq, path=str(dest),
+                        base_model=info.base_model or str(self.settings.model_dir), rank=info.rank,
+                        status=CANDIDATE, parent_version=parent_version, dataset_snapshot_id=dataset_snapshot_id,
+                        hyperparameters=hyperparameters or {}, metrics=metrics or {}, notes=notes,
+                        created_at=utcnow(),
+                    )
+                    s.add(version)
+                    s.flush()  # the id is ours now (a concurrent registration of it fails here)
+                    _set_orphan_aside(dest)
+            except BaseException:
+                if move:
+                    shutil.move(str(staged), info.path)
+                raise
+            _place_after_commit(staged, dest, version_id, self.sessions)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         log.info("adapter.registered", version=version_id, path=str(dest))
         return version
 
@@ -269,17 +291,20 @@ class AdapterRegistry:
         log.info("alias.rolled_back", alias=alias, to=previous or BASE, previous=current, actor=actor)
         return previous
 
-def _place(src: Path, dest: Path, *, move: bool) -> None:
-    """Copy (or move) an adapter directory to its final place atomically."""
+def _set_orphan_aside(dest: Path) -> None:
+    """A directory where a new version goes, without a row, is an orphan (e.g. a crash before a commit):
+    keep it aside for inspection instead of blocking every later registration."""
     if dest.exists():
-        raise RegistryError(f"adapter directory already exists: {dest}")
-    tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=dest.parent))
+        aside = dest.with_name(f".orphan-{dest.name}-{uuid.uuid4().hex[:8]}")
+        dest.rename(aside)
+        log.warning("adapter.orphan_set_aside", path=str(dest), moved_to=str(aside))
+
+
+def _place_after_commit(staged: Path, dest: Path, version_id: str, sessions: sessionmaker) -> None:
+    """Move a staged adapter into place (atomic rename); if that fails, the committed row goes again."""
     try:
-        staged = tmp / "adapter"
-        if move:
-            shutil.move(str(src), staged)
-        else:
-            shutil.copytree(src, staged)
         staged.rename(dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as exc:
+        with sessions.begin() as s:
+            s.execute(delete(AdapterVersion).where(AdapterVersion.id == version_id))
+        raise RegistryError(f"cannot move the adapter into {dest}: {exc}; {version_id} was not registered") from exc

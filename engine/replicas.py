@@ -79,7 +79,7 @@ class ReplicaLoader:
         Raises RegistryError naming the replica that failed; the caller flips no alias then.
         """
         urls = [u for u in replica_urls(self.settings.engine) if u != client.base_url]
-        extra = [LLMClient(u, timeout_s=self.settings.engine.request_timeout_s,
+        extra = [LLMClient(u, timeout_s=self.settings.engine.request_timeout_s, api_key=self.settings.engine.api_key,
                            retries=self.settings.engine.connect_retries) for u in urls]
         try:
             for replica in [client, *extra]:

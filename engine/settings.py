@@ -79,6 +79,10 @@ class EngineSettings(Section):
     repetition_penalty: float = Field(
         default=1.1, ge=1.0, le=2.0, description="vLLM repetition penalty for answers (1 = off; small models loop)"
     )
+    api_key: str | None = Field(
+        default=None,
+        description="vLLM's API key (secret): Ratchet sends it as a bearer token, a vLLM Ratchet starts requires it",
+    )
 
     @property
     def base_url(self) -> str:
@@ -184,6 +188,11 @@ class GuardrailSettings(Section):
         default=0.55, ge=0.0, le=1.0, description="a sentence is supported when this close to a chunk sentence"
     )
     mask_output: bool = True
+    output_check_unavailable: Literal["block", "allow"] = Field(
+        default="block",
+        description="when the output self-check cannot run (model down, timeout): refuse the answer, or let it "
+                    "through with masking and the fact check only; counted in ratchet_self_check_unavailable_total",
+    )
     # --- grounded answers ----------------------------------------------------------------------------
     unsupported_text: Literal["hide", "mark"] = Field(
         default="hide",

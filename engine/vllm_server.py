@@ -54,6 +54,8 @@ def vllm_process(settings: Settings) -> ManagedProcess:
             "TRANSFORMERS_OFFLINE": "1",
             "VLLM_NO_USAGE_STATS": "1",
             "DO_NOT_TRACK": "1",
+            # the key goes through the environment (vLLM reads VLLM_API_KEY), not the visible command line
+            **({"VLLM_API_KEY": settings.engine.api_key} if settings.engine.api_key else {}),
         },
         startup_timeout_s=settings.engine.startup_timeout_s,
         preflight=preflight,

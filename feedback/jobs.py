@@ -3,6 +3,10 @@
 A crash registers nothing: the adapter is trained into a temporary directory under
 ``<data_dir>/training`` and only moved into the registry (atomically) once complete. Leftovers of a
 killed run are removed by the next run, which also marks the dead run as interrupted.
+
+A run that lost the training lock stops at its next step and registers nothing. Once a version is
+registered it is recorded on the run at once: a failure after that (the gate, the automatic canary, a kill)
+leaves the run ``succeeded`` with the error noted, since the version exists.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,8 +80,11 @@ def _finish(store: FeedbackStore, run_id: int, **values: Any) -> None:
 def _recover_after_crash(settings: Settings, store: FeedbackStore) -> None:
     """We hold the lock: any 'running' run is dead, any temp directory is garbage."""
     with store.sessions.begin() as s:
-        n = s.execute(update(TrainingRun).where(TrainingRun.status == "running")
+        dead = (TrainingRun.status == "running")
+        n = s.execute(update(TrainingRun).where(dead, TrainingRun.version_id.is_(None))
                       .values(status="failed", error="interrupted (process died)", finished_at=utcnow())).rowcount
+        n += s.execute(update(TrainingRun).where(dead, TrainingRun.version_id.is_not(None)).values(
+            status="succeeded", error="interrupted after registration (process died)", finished_at=utcnow())).rowcount
     root = training_root(settings)
     leftovers = list(root.glob(".training-*")) if root.exists() else []
     for path in leftovers:
@@ -106,8 +114,10 @@ async def _gate(settings: Settings, version_id: str, data: PreferenceData, regis
 
 def train_and_register(settings: Settings, data: PreferenceData, config: TrainingSettings,
                        registry: AdapterRegistry, *, notes: str, progress: Progress | None = None,
-                       started: float | None = None) -> AdapterVersion:
-    """Train an adapter on ``data`` in a temporary directory and register it as a candidate version."""
+                       started: float | None = None,
+                       before_register: Callable[[], None] | None = None) -> AdapterVersion:
+    """Train an adapter on ``data`` in a temporary directory and register it as a candidate version
+    (``before_register`` may raise to stop it, e.g. when the training lock was lost)."""
     started = started if started is not None else time.perf_counter()
     root = training_root(settings)
     root.mkdir(parents=True, exist_ok=True)
@@ -115,6 +125,8 @@ def train_and_register(settings: Settings, data: PreferenceData, config: Trainin
     try:
         metrics = train_adapter(settings, data, config, workdir, progress=progress).as_dict()
         metrics["total_s"] = round(time.perf_counter() - started, 2)
+        if before_register is not None:
+            before_register()
         return registry.register(
             workdir / "adapter", parent_version=registry.aliases()["production"][0],
             dataset_snapshot_id=data.snapshot_id, hyperparameters=_lineage(settings, config, data),
@@ -130,22 +142,38 @@ def run_training(settings: Settings, *, trigger: str = "manual", overrides: dict
     store = FeedbackStore(settings)
     store.purge_expired()
     config = training_config(settings, **(overrides or {}))
-    with TrainingLockHolder(settings, store.sessions):
+    with TrainingLockHolder(settings, store.sessions) as lock:
         _recover_after_crash(settings, store)
         with store.sessions.begin() as s:
             run = TrainingRun(trigger=trigger, method=config.method, status="running", started_at=utcnow(),
                               labelled_examples=store.labelled_count(), metrics={})
             s.add(run)
         try:
-            return _train_register_gate(settings, store, run.id, config, progress, evaluate)
+            return _train_register_gate(settings, store, run.id, config, _checking_lock(lock, progress), evaluate,
+                                        lock)
         except BaseException as exc:
-            _finish(store, run.id, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
-            log.error("training.failed", run_id=run.id, error=str(exc))
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            with store.sessions() as s:
+                registered = s.get(TrainingRun, run.id).version_id
+            if registered:  # the version exists: the run did its job
+                _finish(store, run.id, status="succeeded", error=f"after registration: {error}")
+            else:
+                _finish(store, run.id, status="failed", error=error)
+            log.error("training.failed", run_id=run.id, error=str(exc), registered=registered)
             raise
 
 
+def _checking_lock(lock: TrainingLockHolder, progress: Progress | None) -> Progress:
+    """A progress callback that stops training (raises) at the first step after the lock was lost."""
+    def step(done: int, total: int) -> None:
+        if progress is not None:
+            progress(done, total)
+        lock.raise_if_lost()
+    return step
+
+
 def _train_register_gate(settings: Settings, store: FeedbackStore, run_id: int, config: TrainingSettings,
-                         progress: Progress | None, evaluate: bool) -> TrainingOutcome:
+                         progress: Progress | None, evaluate: bool, lock: TrainingLockHolder) -> TrainingOutcome:
     started = time.perf_counter()
     data = build_preference_data(store)
     try:
@@ -155,9 +183,20 @@ def _train_register_gate(settings: Settings, store: FeedbackStore, run_id: int, 
         return TrainingOutcome(run_id=run_id, status="skipped", reason=str(exc))
     registry = AdapterRegistry(settings, store.sessions)
     version = train_and_register(settings, data, config, registry, notes=f"trained ({config.method}) from "
-                                 f"feedback, run {run_id}", progress=progress, started=started)
+                                 f"feedback, run {run_id}", progress=_checking_lock(lock, progress),
+                                 started=started, before_register=lock.ensure_held)
     metrics = version.metrics
-    report = asyncio.run(_gate(settings, version.id, data, registry)) if evaluate else None
+    with store.sessions.begin() as s:
+        s.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(version_id=version.id, metrics=metrics))
+    try:
+        report = asyncio.run(_gate(settings, version.id, data, registry)) if evaluate else None
+    except Exception as exc:  # noqa: BLE001 - the version exists; the gate can be run again on it
+        reason = f"registered {version.id}, but a step after registration failed: {type(exc).__name__}: {exc}"
+        _finish(store, run_id, status="succeeded", version_id=version.id, metrics=metrics,
+                error=f"after registration: {type(exc).__name__}: {exc}"[:2000])
+        log.error("training.after_registration_failed", run_id=run_id, version=version.id, error=str(exc))
+        return TrainingOutcome(run_id=run_id, status="succeeded", version_id=version.id, reason=reason,
+                               metrics=metrics)
     gate = report.as_dict() if report else None
     _finish(store, run_id, status="succeeded", version_id=version.id, metrics=metrics)
     log.info("training.registered", run_id=run_id, version=version.id, gate_passed=gate and gate["passed"])

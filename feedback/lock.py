@@ -2,6 +2,11 @@
 
 The holder writes its PID, host and a heartbeat. Another process may take the lock over only when the
 holder is dead (same host, PID gone) or its heartbeat is older than ``feedback.lock_stale_s``.
+
+The heartbeat thread keeps beating through database errors (each failed beat is logged and retried); the
+lock counts as lost when another holder's row is found, or when no beat succeeded for ``lock_stale_s`` (a
+takeover may have happened). A holder checks :meth:`TrainingLockHolder.ensure_held` before anything
+durable, so a training that lost its lock stops and registers nothing.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -33,6 +39,10 @@ class TrainingBusy(RatchetError, RuntimeError):
     """Another training holds the lock. The message names it."""
 
 
+class TrainingLockLost(RuntimeError):
+    """Another process took the training lock over (or it could not be renewed): stop, register nothing."""
+
+
 def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
@@ -46,6 +56,7 @@ class TrainingLockHolder:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.lost = threading.Event()
 
     def _is_dead(self, row: TrainingLock) -> bool:
         stale = utcnow() - _aware(row.heartbeat_at) > timedelta(seconds=self.settings.feedback.lock_stale_s)
@@ -72,24 +83,62 @@ class TrainingLockHolder:
         self._thread.start()
 
     def _beat(self) -> None:
-        interval = max(1.0, self.settings.feedback.lock_stale_s / 4)
+        stale = self.settings.feedback.lock_stale_s
+        interval = max(1.0, stale / 4)
+        last_ok = time.monotonic()
         while not self._stop.wait(interval):
-            with self.sessions.begin() as s:
-                row = s.get(TrainingLock, LOCK_NAME)
-                if row is None or row.owner != self.owner:
-                    log.error("training.lock_lost")
+            try:
+                ours = self._renew()
+            except Exception as exc:  # noqa: BLE001 - a DB error must not end the heartbeat: retry next beat
+                log.warning("training.lock_heartbeat_failed", error=repr(exc)[:300])
+                if time.monotonic() - last_ok > stale:
+                    log.error("training.lock_lost", reason=f"no heartbeat for {stale:g}s")
+                    self.lost.set()
                     return
-                row.heartbeat_at = utcnow()
+                continue
+            if not ours:
+                log.error("training.lock_lost", reason="taken over by another process")
+                self.lost.set()
+                return
+            last_ok = time.monotonic()
+
+    def _renew(self) -> bool:
+        """Refresh the heartbeat; False when the row is no longer ours."""
+        with self.sessions.begin() as s:
+            row = s.get(TrainingLock, LOCK_NAME)
+            if row is None or row.owner != self.owner:
+                return False
+            row.heartbeat_at = utcnow()
+            return True
+
+    def raise_if_lost(self) -> None:
+        """Raise :class:`TrainingLockLost` if the heartbeat found the lock lost (no database access)."""
+        if self.lost.is_set():
+            raise TrainingLockLost("the training lock was lost (taken over or not renewed); this run stops")
+
+    def ensure_held(self) -> None:
+        """Raise :class:`TrainingLockLost` unless the lock row in the database is still ours."""
+        self.raise_if_lost()
+        with self.sessions() as s:
+            row = s.get(TrainingLock, LOCK_NAME)
+        if row is None or row.owner != self.owner:
+            self.lost.set()
+            holder = f"pid {row.pid} on {row.host}" if row is not None else "nobody"
+            raise TrainingLockLost(f"the training lock was taken over (now held by {holder}); this run "
+                                   "registers nothing")
 
     def release(self) -> None:
         """Give the lock back (only if still ours)."""
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)
-        with self.sessions.begin() as s:
-            row = s.get(TrainingLock, LOCK_NAME)
-            if row is not None and row.owner == self.owner:
-                s.delete(row)
+        try:
+            with self.sessions.begin() as s:
+                row = s.get(TrainingLock, LOCK_NAME)
+                if row is not None and row.owner == self.owner:
+                    s.delete(row)
+        except Exception as exc:  # noqa: BLE001 - the row goes stale and is taken over; keep the real error
+            log.warning("training.lock_release_failed", error=repr(exc)[:300])
 
     def __enter__(self) -> TrainingLockHolder:
         self.acquire()

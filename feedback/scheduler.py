@@ -4,10 +4,15 @@ Two jobs (both optional, from ``settings.feedback``): a cron schedule (``train_c
 that trains once ``train_min_new_examples`` new labelled answers have accumulated. The jobs live in the
 ``apscheduler_jobs`` table, so they survive restarts; the training lock keeps runs one at a time across
 processes.
+
+The stored jobs carry only a reference (:func:`settings_ref`), never settings: the salt, API keys and
+tokens stay out of the ``apscheduler_jobs`` table, and a job reads its settings when it runs
+(:func:`job_settings`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from engine.logs import get_logger
@@ -21,33 +26,36 @@ log = get_logger(__name__)
 
 CRON_JOB, COUNT_JOB = "ratchet-train-cron", "ratchet-train-new-examples"
 JOBSTORE_TABLE = "apscheduler_jobs"
-_SECRET_SECTIONS = ("bot",)
+_SCHEDULED: dict[str, Settings] = {}  # settings of the schedulers built in this process, by reference
 
 
-def settings_payload(settings: Settings) -> dict[str, Any]:
-    """The settings a stored job re-creates, without secrets (those come from the environment again)."""
-    data = settings.model_dump(mode="json", exclude=set(_SECRET_SECTIONS))
-    data.get("admin", {}).pop("admin_token", None)
-    return data
+def settings_ref(settings: Settings) -> str:
+    """A non-secret reference to one Ratchet instance's settings (a digest of its data dir and database)."""
+    return hashlib.sha256(f"{settings.data_dir}|{settings.db_url}".encode()).hexdigest()[:16]
 
 
-def _settings_from(payload: dict[str, Any]) -> Settings:
-    from engine.settings import Settings
+def job_settings(ref: str = "") -> Settings:
+    """The settings a job runs with, found when it runs: those of the scheduler built in this process for
+    ``ref``, else read again from the environment and the config file. Never from the job store."""
+    scheduled = _SCHEDULED.get(ref)
+    if scheduled is not None:
+        return scheduled
+    from engine.settings import load_settings
 
-    return Settings(**payload)
+    return load_settings()
 
 
-def train_on_schedule(payload: dict[str, Any]) -> str:
-    """The cron job: train from whatever feedback there is."""
-    return _run(_settings_from(payload), "cron")
+def train_on_schedule(ref: str = "", **_stored: Any) -> str:
+    """The cron job: train from whatever feedback there is. (``_stored``: kwargs of older job rows, unused.)"""
+    return _run(job_settings(ref), "cron")
 
 
-def train_if_enough_new(payload: dict[str, Any]) -> str:
+def train_if_enough_new(ref: str = "", **_stored: Any) -> str:
     """The periodic job: train once enough new labelled answers have accumulated."""
     from feedback.jobs import new_labelled_examples
     from feedback.store import FeedbackStore
 
-    settings = _settings_from(payload)
+    settings = job_settings(ref)
     new = new_labelled_examples(FeedbackStore(settings))
     if new < settings.feedback.train_min_new_examples:
         log.debug("scheduler.not_enough_new", new=new, needed=settings.feedback.train_min_new_examples)
@@ -80,16 +88,18 @@ def build_scheduler(settings: Settings, *, background: bool = True) -> BaseSched
     cls = BackgroundScheduler if background else BlockingScheduler
     scheduler = cls(jobstores={"default": store}, job_defaults={"coalesce": True, "max_instances": 1,
                                                                 "misfire_grace_time": 3600}, timezone="UTC")
-    payload = settings_payload(settings)
+    ref = settings_ref(settings)
+    _SCHEDULED[ref] = settings
+    job_kwargs = {"ref": ref}  # a reference only: no setting (and so no secret) is stored with the jobs
     f = settings.feedback
     if f.train_cron:
         scheduler.add_job(train_on_schedule, CronTrigger.from_crontab(f.train_cron, timezone="UTC"),
-                          id=CRON_JOB, kwargs={"payload": payload}, replace_existing=True)
+                          id=CRON_JOB, kwargs=job_kwargs, replace_existing=True)
     else:
         _remove_stale(scheduler, store, CRON_JOB)
     if f.train_min_new_examples > 0:
         scheduler.add_job(train_if_enough_new, "interval", seconds=f.train_check_interval_s, id=COUNT_JOB,
-                          kwargs={"payload": payload}, replace_existing=True)
+                          kwargs=job_kwargs, replace_existing=True)
     else:
         _remove_stale(scheduler, store, COUNT_JOB)
     log.info("scheduler.configured", cron=f.train_cron, min_new_examples=f.train_min_new_examples)

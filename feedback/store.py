@@ -3,7 +3,8 @@
 Each write is its own committed transaction (SQLite in WAL with ``synchronous=FULL``, or PostgreSQL), so
 a call that returned is on disk: an acknowledged vote survives a ``kill -9``. Votes are kept per user
 per answer (replace, retract) with the full history in ``feedback_vote_events``. Askers and voters are
-stored as salted hashes when ``feedback.hash_askers`` is set.
+stored as salted hashes when ``feedback.hash_askers`` is set. Secrets in the question, thread history,
+prompt and answer are masked before they are written (``feedback.redaction``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from engine.logs import get_logger
 from engine.metrics import VOTES
 from engine.timeutil import utcnow
 from feedback.models import Answer, Vote, VoteEvent
+from feedback.redaction import SecretMasker
 
 if TYPE_CHECKING:
     from engine.settings import Settings
@@ -103,12 +105,15 @@ class FeedbackStore:
     def __init__(self, settings: Settings, sessions: sessionmaker | None = None) -> None:
         self.settings = settings
         self.sessions = sessions or session_factory(settings.db_url)
+        self.masker = SecretMasker(settings)
+        _check_salt(settings)
 
     # --- identities ------------------------------------------------------------------------------------
     def user_key(self, user: str | None) -> str | None:
         """How a Slack user id is stored: as is, or a salted hash when ``hash_askers`` is set."""
         if user is None or not self.settings.feedback.hash_askers:
             return user
+        _check_salt(self.settings)
         salted = f"{self.settings.feedback.asker_hash_salt}:{user}"
         return "h:" + hashlib.sha256(salted.encode()).hexdigest()[:40]
 
@@ -117,6 +122,7 @@ class FeedbackStore:
                       correction_of: str | None = None) -> str:
         """Store one answer; returns its id. ``alternative_of``/``correction_of`` link competing answers."""
         _check_answer(rec)
+        rec = self.masker.record(rec)  # secrets never reach the database
         answer_id = uuid.uuid4().hex
         data = asdict(rec)
         data["user"] = self.user_key(rec.user)
@@ -159,15 +165,11 @@ class FeedbackStore:
         with self.sessions.begin() as s:
             self._answer(s, answer_id)
             now = utcnow()
-            s.add(VoteEvent(answer_id=answer_id, user=key, value=value, source=source, at=now))
-            current = s.scalar(select(Vote).where(Vote.answer_id == answer_id, Vote.user == key))
             if value == 0:
-                if current is not None:
-                    s.delete(current)
-            elif current is None:
-                s.add(Vote(answer_id=answer_id, user=key, value=value, source=source, updated_at=now))
-            else:
-                current.value, current.source, current.updated_at = value, source, now
+                s.execute(delete(Vote).where(Vote.answer_id == answer_id, Vote.user == key))
+            else:  # one statement, so two first votes at once both land (the later one wins)
+                _upsert_vote(s, answer_id=answer_id, user=key, value=value, source=source, updated_at=now)
+            s.add(VoteEvent(answer_id=answer_id, user=key, value=value, source=source, at=now))
         VOTES.labels(value=str(value), source=source).inc()
         log.info("feedback.vote", answer_id=answer_id, value=value, source=source)
 
@@ -338,6 +340,19 @@ class FeedbackStore:
         return sorted(rows, key=lambda r: (r.get("day", ""), r["version"]))
 
 
+def _upsert_vote(s, **row: Any) -> None:
+    """Insert or replace the current vote of (answer, user) atomically (SQLite and PostgreSQL upsert)."""
+    dialect = s.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        raise FeedbackError(f"the feedback store supports SQLite and PostgreSQL, not {dialect}")
+    changed = {k: row[k] for k in ("value", "source", "updated_at")}
+    s.execute(insert(Vote).values(**row).on_conflict_do_update(index_elements=["answer_id", "user"], set_=changed))
+
+
 def _tallies():
     """Subqueries: per answer, the number of current 👍 and of current 👎."""
     def count(value: int):
@@ -350,6 +365,18 @@ def _view(a: Answer, up: int, down: int) -> AnswerView:
     return AnswerView(id=a.id, created_at=a.created_at, question=a.question, answer=a.answer,
                       adapter_version=a.adapter_version, alias=a.alias, source=a.source, channel=a.channel,
                       thread_ts=a.thread_ts, ts=a.ts, refused=bool(a.refused), up=int(up), down=int(down))
+
+
+def _check_salt(settings: Settings) -> None:
+    """Hashed ids need a secret salt: without one, hashing every Slack user id reverses them."""
+    f = settings.feedback
+    if f.hash_askers and not f.asker_hash_salt.strip():
+        raise FeedbackError(
+            "feedback.hash_askers is on but feedback.asker_hash_salt is empty: ids hashed without a secret "
+            "salt can be reversed by hashing every Slack user id. Set a long random salt and keep it secret and "
+            "unchanged, e.g. RATCHET_FEEDBACK__ASKER_HASH_SALT=$(python -c 'import secrets; "
+            "print(secrets.token_hex(32))'), or turn hash_askers off"
+        )
 
 
 def _check_answer(rec: AnswerRecord) -> None:

@@ -42,7 +42,7 @@ def nemo_config_dict(settings: Settings, model: str) -> dict[str, Any]:
             "model": model,
             "parameters": {
                 "base_url": f"{settings.engine.base_url}/v1",
-                "api_key": "EMPTY",
+                "api_key": settings.engine.api_key or "EMPTY",
                 "timeout": settings.engine.request_timeout_s,
                 "max_retries": settings.engine.connect_retries,
             },

@@ -7,7 +7,9 @@ default its "block" only counts when corroborated by the similarity detector (``
 
 Retrieval: chunks that give the assistant orders are dropped or neutralised; PII is masked.
 Output: secret/PII masking and grounding (each sentence attributed to the chunk that supports it; the
-rest held back); NeMo self check output only on text the chunks do not support.
+rest held back); NeMo self check output only on text the chunks do not support. An output
+self-check that cannot run counts as a block unless ``output_check_unavailable`` is "allow"; both count in
+``ratchet_self_check_unavailable_total``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TypeVar
 
 from engine.logs import get_logger
-from engine.metrics import REFUSALS
+from engine.metrics import REFUSALS, SELF_CHECK_UNAVAILABLE
 from engine.settings import Settings
 from guardrails.grounding import GroundedSentence, Support, attribute, extract, support
 from guardrails.masking import mask_text
@@ -148,6 +150,7 @@ class Guardrails:
                 ), self.config.self_check_timeout_s)
         except Exception as exc:  # noqa: BLE001 - an unavailable self-check must not lose the question
             log.warning("input self-check unavailable; cheap rails only", error=repr(exc)[:300])
+            SELF_CHECK_UNAVAILABLE.labels(rail="input", action="allow").inc()
             verdict.flags.append("self_check_unavailable")
             return verdict
         if result.status == RailStatus.BLOCKED:
@@ -200,9 +203,11 @@ class Guardrails:
         with timed(timings, "output.masking"):
             text, flags = self.mask(answer, pii=self.config.mask_output)
         result = self._support(text, chunks, timings)
-        if self.config.self_check_output and result.unsupported:
-            if await self.self_check_output(" ".join(result.unsupported), question, model, timings, flags):
-                return RailVerdict.refuse("output.self_check", text, timings, flags)
+        unverified = result.unsupported if self.config.fact_check else [text]  # no fact check: nothing is known
+        if self.config.self_check_output and unverified:
+            if await self.self_check_output(" ".join(unverified), question, model, timings, flags):
+                rail = "output.self_check_unavailable" if "self_check_unavailable" in flags else "output.self_check"
+                return RailVerdict.refuse(rail, text, timings, flags)
         verdict = self.fact_verdict(result, text, timings, flags) if self.config.fact_check else None
         if verdict is not None:
             return verdict
@@ -228,11 +233,18 @@ class Guardrails:
                     [{"role": "user", "content": question}, {"role": "assistant", "content": text}],
                     rail_types=[RailType.OUTPUT],
                 ), self.config.self_check_timeout_s)
-        except Exception as exc:  # noqa: BLE001 - masking and fact check still apply
-            log.warning("output self-check unavailable", error=repr(exc)[:300])
-            flags.append("self_check_unavailable")
-            return False
+        except Exception as exc:  # noqa: BLE001 - the setting decides: refuse, or masking and fact check only
+            return self.output_check_unavailable(exc, flags)
         return result.status == RailStatus.BLOCKED and self.output_block_corroborated(text, flags)
+
+    def output_check_unavailable(self, error: object, flags: list[str]) -> bool:
+        """The output self-check could not run: count it, flag it; True = refuse the answer
+        (``guardrails.output_check_unavailable: block``, the default), False = let it through."""
+        action = self.config.output_check_unavailable
+        SELF_CHECK_UNAVAILABLE.labels(rail="output", action=action).inc()
+        log.warning("output self-check unavailable", action=action, error=repr(error)[:300])
+        flags.append("self_check_unavailable")
+        return action == "block"
 
     def output_block_corroborated(self, text: str, flags: list[str]) -> bool:
         """Whether a self-check 'block' of an answer stands (alone, or with a secret/injection sign)."""

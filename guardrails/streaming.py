@@ -13,7 +13,9 @@ back) and the held-back sentences (``unsupported``). What the bot does with thos
 ``guardrails.unsupported_text: mark`` — show the unsupported ones as clearly marked, after the model's own
 output self-check (NeMo ``self check output``) passed them: the self-check only runs where it can change
 what a user sees. With ``fact_check_action: block`` a mostly unsupported answer ends in a blocked event.
-With ``fact_check`` off every sentence is released as it is (no source).
+With ``fact_check`` off every sentence is released as it is (no source), and the self-check judges the
+whole answer at the end (a block, or a self-check that cannot run while ``output_check_unavailable`` is
+"block", retracts it).
 """
 
 from __future__ import annotations
@@ -132,6 +134,13 @@ async def guarded_stream(checks: OutputChecks, deltas: AsyncIterator[str], *, qu
     if refusal is not None:
         yield OutputEvent("", blocked=True, verdict=refusal)
         return
+    if not grounding and checks.config.enabled and checks.config.self_check_output and answer:
+        # nothing is known to be supported: the model's self-check judges the whole (already shown) answer,
+        # and a block retracts it
+        if await checks.self_check(answer, question, model, timings, flags):
+            rail = "output.self_check_unavailable" if "self_check_unavailable" in flags else "output.self_check"
+            yield OutputEvent("", blocked=True, verdict=RailVerdict.refuse(rail, answer, timings, flags))
+            return
     shown_unsupported: list[str] = []
     if held and checks.config.unsupported_text == "mark":
         if checks.config.self_check_output and await checks.self_check(" ".join(held), question, model,

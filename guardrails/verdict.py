@@ -26,6 +26,10 @@ REFUSAL_MESSAGES: dict[str, str] = {
         "I wrote an answer but my safety check stopped it before it could be shown. "
         "Try rephrasing your question."
     ),
+    "output.self_check_unavailable": (
+        "I wrote an answer but my safety check is not available right now, so I won't show it. "
+        "Please try again in a few minutes."
+    ),
     "output.fact_check": (
         "I couldn't back my answer with the documents I found, so I won't state it as fact. "
         "Try asking more specifically or check the sources directly."

@@ -179,3 +179,62 @@ def test_compose_file_matches_the_compose_spec(tmp_path) -> None:
     assert {"vllm", "weaviate", "postgres", "bot", "admin", "trainer", "adapter-sync"} <= set(services)
     gpu = services["vllm"]["deploy"]["resources"]["reservations"]["devices"][0]
     assert gpu["capabilities"] == ["gpu"]
+
+
+RATCHET_PODS = ("ratchet-bot", "ratchet-admin", "ratchet-trainer")
+
+
+def _labels(doc: dict) -> dict[str, str]:
+    meta = doc["spec"]["jobTemplate"]["spec"]["template"] if doc["kind"] == "CronJob" else doc["spec"]["template"]
+    return meta["metadata"]["labels"]
+
+
+def _selects(selector: dict, labels: dict[str, str]) -> bool:
+    assert set(selector) <= {"matchLabels"}, "only plain label selectors are expected here"
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def test_vllm_requires_an_api_key_from_a_secret_and_ratchet_sends_it(rendered) -> None:
+    docs, _ = rendered
+    server = pod_spec(find(docs, "Deployment", "vllm"))["containers"][0]
+    assert "--api-key=$(VLLM_API_KEY)" in server["args"]
+    key = next(e for e in server["env"] if e["name"] == "VLLM_API_KEY")
+    assert key["valueFrom"]["secretKeyRef"] == {"name": "ratchet-secrets", "key": "RATCHET_ENGINE__API_KEY"}
+    example = (K8S / "secret.example.env").read_text()
+    assert "\nRATCHET_ENGINE__API_KEY=" in example, "the secret template names the key"
+    # the bot, the admin page and the trainer get RATCHET_ENGINE__API_KEY from the same secret (envFrom)
+    for name, kind in (("ratchet-bot", "Deployment"), ("ratchet-admin", "Deployment"), ("ratchet-trainer", "CronJob")):
+        assert {"secretRef": {"name": "ratchet-secrets"}} in pod_spec(find(docs, kind, name))["containers"][0]["envFrom"]
+
+
+def test_only_ratchet_pods_reach_vllm(rendered) -> None:
+    docs, _ = rendered
+    vllm = find(docs, "Deployment", "vllm")
+    policies = [d for d in docs if d["kind"] == "NetworkPolicy"
+                and _selects(d["spec"]["podSelector"], _labels(vllm))]
+    assert len(policies) == 1, "one NetworkPolicy guards the vLLM pods"
+    spec = policies[0]["spec"]
+    assert spec["policyTypes"] == ["Ingress"] and len(spec["ingress"]) == 1
+    rule = spec["ingress"][0]
+    assert [p["port"] for p in rule["ports"]] == [8000]
+    sources = rule["from"]
+    assert all(set(s) == {"podSelector"} for s in sources), "no namespace or IP block is let in"
+    pods = {d["metadata"]["name"]: _labels(d) for d in docs if d["metadata"]["name"] in RATCHET_PODS
+            and d["kind"] in ("Deployment", "CronJob")}
+    assert set(pods) == set(RATCHET_PODS)
+    for name, labels in pods.items():
+        assert any(_selects(s["podSelector"], labels) for s in sources), f"{name} must reach vLLM"
+    others = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet", "CronJob")
+              and d["metadata"]["name"] not in RATCHET_PODS and d["metadata"]["name"] != "vllm"]
+    assert others, "there are other pods in the namespace"
+    for doc in others + [vllm]:
+        assert not any(_selects(s["podSelector"], _labels(doc)) for s in sources), f"{doc['metadata']['name']} is let in"
+
+
+def test_adapter_sync_sidecar_gets_no_slack_or_admin_tokens(rendered) -> None:
+    docs, _ = rendered
+    sidecar = next(c for c in pod_spec(find(docs, "Deployment", "vllm"))["containers"] if c["name"] == "adapter-sync")
+    assert not any("secretRef" in source for source in sidecar.get("envFrom", [])), "not the whole secret"
+    secret_keys = {e["valueFrom"]["secretKeyRef"]["key"] for e in sidecar["env"] if "valueFrom" in e}
+    assert secret_keys == {"RATCHET_DATABASE_URL", "RATCHET_ENGINE__API_KEY"}
+    assert {e["name"] for e in sidecar["env"]} >= {"RATCHET_DATABASE_URL", "RATCHET_ENGINE__API_KEY"}

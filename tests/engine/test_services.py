@@ -27,7 +27,7 @@ def test_start_reuse_and_stop_by_pid(tmp_path: Path) -> None:
     try:
         assert svc.healthy() and pid_alive(pid)
         assert svc.start() == pid, "a second `up` reuses the running service"
-        assert svc.pid_file.read_text() == str(pid)
+        assert json.loads(svc.pid_file.read_text())["pid"] == pid
     finally:
         assert svc.stop()
     assert not pid_alive(pid) and not svc.pid_file.exists()
@@ -110,13 +110,13 @@ def test_cli_up_reuses_and_down_stops_local_services(vllm_url: str, model_dir: P
     try:
         first = _ratchet(["up"], env, tmp_path)
         assert first.returncode == 0, first.stderr
-        pid = int(pid_file.read_text())
+        pid = json.loads(pid_file.read_text())["pid"]
         assert pid_alive(pid)
         status = _ratchet(["status", "--json"], env, tmp_path)
         assert status.returncode == 0, status.stdout + status.stderr
         assert all(json.loads(line)["healthy"] for line in status.stdout.splitlines())
         again = _ratchet(["up"], env, tmp_path)
-        assert again.returncode == 0 and int(pid_file.read_text()) == pid
+        assert again.returncode == 0 and json.loads(pid_file.read_text())["pid"] == pid
     finally:
         down = _ratchet(["down"], env, tmp_path)
     assert down.returncode == 0 and "weaviate" in down.stderr
