@@ -1,6 +1,6 @@
 """Structured logging (structlog) with a request id carried through every stage.
 
-A quiet terminal for people (interactive commands show warnings and errors only; the chatty libraries stay
+A quiet terminal for people (interactive commands show errors only; the chatty libraries stay
 at WARNING), JSON lines for machines (``log_json``, and the log file that receives everything).
 """
 

@@ -84,7 +84,7 @@ class Guardrails:
         with one input self-check of ``model``; failures are logged, not raised."""
         self.warm_up(model)
         if self.config.enabled and self.config.self_check_input:
-            await self.check_input("warm up", model=model)
+            await self.check_input("warm up", model=model, force_self_check=True)
 
     # --- input ---------------------------------------------------------------------------------------
     def precheck_input(self, question: str) -> RailVerdict:
@@ -136,10 +136,16 @@ class Guardrails:
         rail = "input.masking" if "secrets_masked" in flags else None
         return RailVerdict(True, text, rail=rail, flags=flags, timings_ms=timings), score
 
-    async def check_input(self, question: str, *, model: str) -> RailVerdict:
-        """All input rails: the cheap ones (cached from :meth:`precheck_input`), then NeMo self check input."""
+    async def check_input(self, question: str, *, model: str, force_self_check: bool = False) -> RailVerdict:
+        """All input rails: the cheap ones (cached from :meth:`precheck_input`), then NeMo self check input —
+        only where its verdict can count: alone (``self_check_alone_blocks``) or corroborated by the
+        similarity detector. Otherwise the call cannot change the outcome and is not made."""
         verdict, score = self._precheck(question)
         if not verdict.allowed or not self.config.enabled or not self.config.self_check_input:
+            return verdict
+        if not self._corroborated(score) and not force_self_check:
+            # the model's "block" would be overruled anyway: the call cannot change the verdict, so it is not made
+            verdict.flags.append("self_check_skipped")
             return verdict
         from nemoguardrails.rails.llm.options import RailStatus, RailType
 

@@ -25,13 +25,13 @@ T = TypeVar("T")
 def settings(*, interactive: bool = False, verbose: bool = False) -> Settings:
     """The process settings, with logging configured.
 
-    ``interactive`` commands (chat, ask) keep the terminal for the conversation: only warnings and errors
-    appear there, everything else goes to the log file; ``verbose`` shows it all, libraries included.
+    ``interactive`` commands (chat, ask) keep the terminal for the conversation: only errors appear there,
+    everything goes to the log file; ``verbose`` shows it all on the terminal, libraries included.
     """
     s = get_settings()
     configure_logging(
         "DEBUG" if verbose else s.log_level, s.log_json,
-        terminal_level=None if verbose or not interactive else "WARNING",
+        terminal_level=None if verbose or not interactive else "ERROR",
         library_level="INFO" if verbose else s.library_log_level,
         log_file=s.log_path,
     )
