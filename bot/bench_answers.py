@@ -143,13 +143,17 @@ def rows_by_split(rows: list[Scored]) -> dict[str, list[Scored]]:
 
 
 async def bench_answers(base: Settings, *, questions_path: Path, docs: Path | None, split: str, limit: int | None,
-                        out: Path | None, emit: Callable[[dict], None]) -> list[dict]:
+                        out: Path | None, emit: Callable[[dict], None], cited_pages_only: bool = False,
+                        collection: str = BENCH_COLLECTION) -> list[dict]:
     """Ingest the corpus, answer the questions, print one JSON line per split; returns them."""
     pages = corpus_pages(docs_dir(docs))
     questions = [q for q in load_questions(questions_path) if split in ("all", q.split)][:limit]
+    if cited_pages_only:  # a quick slice: only the pages the chosen questions cite (fewer distractors)
+        cited = {q.source for q in questions if q.source}
+        pages = [p for p in pages if any(str(p).endswith("/" + c) for c in cited)]
     lines: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="ratchet-bench-answers-") as tmp:
-        s = bench_settings(base, Path(tmp))
+        s = bench_settings(base, Path(tmp), collection=collection)
         s.ensure_dirs()
         summary = ingest_paths(s, [str(p) for p in pages], show_progress=True)
         failed = summary.by_status("failed")
