@@ -75,6 +75,23 @@ class VoteEvent(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
+class PendingVote(Base):
+    """A vote on a bot message whose answer is not recorded yet (the answer was still streaming); applied, in
+    order, when the answer is attached to the message."""
+
+    __tablename__ = "feedback_pending_votes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[str] = mapped_column(String(32))
+    user: Mapped[str] = mapped_column(String(128))  # as given (hashed, if at all, when applied)
+    value: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_feedback_pending_votes_message", "channel", "ts"),)
+
+
 class TrainingRun(Base):
     """One training attempt and how it ended."""
 

@@ -24,7 +24,7 @@ from engine.db import session_factory
 from engine.logs import get_logger
 from engine.metrics import VOTES
 from engine.timeutil import utcnow
-from feedback.models import Answer, Vote, VoteEvent
+from feedback.models import Answer, PendingVote, Vote, VoteEvent
 from feedback.redaction import SecretMasker
 
 if TYPE_CHECKING:
@@ -137,13 +137,48 @@ class FeedbackStore:
         return answer_id
 
     def attach_message(self, answer_id: str, *, channel: str, ts: str, thread_ts: str | None) -> None:
-        """Remember which Slack message shows the answer (so reactions on it find it)."""
+        """Remember which Slack message shows the answer (so reactions on it find it), and apply the votes
+        given on that message while the answer was still being written."""
         if not channel or not ts:
             raise FeedbackError("attach_message needs a channel and a message ts")
         with self.sessions.begin() as s:
             row = self._answer(s, answer_id)
             row.channel, row.ts = channel, ts
             row.thread_ts = thread_ts or row.thread_ts
+        self._apply_pending(answer_id, channel, ts)
+
+    def _apply_pending(self, answer_id: str, channel: str, ts: str) -> None:
+        """Move the votes waiting on a message onto its answer, in the order they were given (each taken once,
+        so two callers never apply one twice)."""
+        with self.sessions() as s:
+            ids = list(s.scalars(select(PendingVote.id).where(PendingVote.channel == channel, PendingVote.ts == ts)
+                                 .order_by(PendingVote.id)))
+        for pending_id in ids:
+            with self.sessions.begin() as s:
+                vote = s.get(PendingVote, pending_id)
+                if vote is None:
+                    continue
+                user, value, source = vote.user, vote.value, vote.source
+                s.delete(vote)
+            self.record_vote(answer_id, user, value, source)
+
+    def record_message_vote(self, *, channel: str, ts: str, user: str, value: int, source: str) -> str | None:
+        """A vote on a bot message: on its answer when that is recorded (returns the answer id), otherwise
+        kept until the answer is attached to the message (returns None). Durable when this returns."""
+        if value not in VOTE_VALUES or not user:
+            raise FeedbackError(f"a vote is +1, -1 or 0 by a user, got {value!r} by {user!r}")
+        answer_id = self.find_answer(channel=channel, ts=ts)
+        if answer_id is not None:
+            self.record_vote(answer_id, user, value, source)
+            return answer_id
+        with self.sessions.begin() as s:
+            s.add(PendingVote(channel=channel, ts=ts, user=user, value=value, source=source, at=utcnow()))
+        answer_id = self.find_answer(channel=channel, ts=ts)  # attached meanwhile: apply it now
+        if answer_id is not None:
+            self._apply_pending(answer_id, channel, ts)
+            return answer_id
+        log.info("feedback.vote_pending", channel=channel, ts=ts, value=value)
+        return None
 
     def find_answer(self, *, channel: str, ts: str) -> str | None:
         """The answer shown by a Slack message, or None."""

@@ -33,17 +33,16 @@ class VoteRecorder:
         item = event.get("item") or {}
         if value is None or item.get("type") != "message" or event.get("item_user") != bot_user_id:
             return None
-        answer_id = await call(self.store.find_answer, channel=item.get("channel"), ts=item.get("ts"))
-        if answer_id is None:
-            return None
-        user = event["user"]
+        channel, ts, user = item.get("channel"), item.get("ts"), event["user"]
+        answer_id = await call(self.store.find_answer, channel=channel, ts=ts)
         if not added:
-            current = (await call(self.store.votes, answer_id)).get(self.store.user_key(user))
+            current = (await call(self.store.votes, answer_id)).get(self.store.user_key(user)) if answer_id else value
             if current != value:
                 return None
             value = 0
-        await call(self.store.record_vote, answer_id, user, value, "reaction")
-        return answer_id
+        # an answer still streaming is not recorded yet: the vote waits for it (never dropped)
+        return await call(self.store.record_message_vote, channel=channel, ts=ts, user=user, value=value,
+                          source="reaction") or f"pending:{channel}:{ts}"
 
     async def on_button(self, answer_id: str, user: str, value: int) -> bool:
         """Record a button vote; False when the answer is unknown."""
