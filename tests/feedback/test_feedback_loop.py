@@ -96,9 +96,9 @@ async def test_votes_become_a_promoted_adapter(loop_settings) -> None:
     assert lineage["lora_r"] == 16 and lineage["base_model"] == str(settings.model_dir)
     assert version.metrics["steps"] >= 1 and version.metrics["duration_s"] > 0
     report = version.gate_report
-    assert report["passed"], report
+    assert report["passed"], report  # default gate thresholds: it had to beat the base model on held-out prompts
     assert report["heldout"]["reward_accuracy"] >= 0.8
-    assert report["generation"]["candidate"]["n"] == 3
+    assert report["generation"]["candidate"]["n"] >= 1 and report["generation"]["deltas"]
     assert not list((settings.data_dir / "training").glob(".training-*")), "temporary training dir left behind"
 
     from bot.admin_actions import AdminActions
