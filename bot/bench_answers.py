@@ -38,7 +38,6 @@ REPO = Path(__file__).resolve().parents[1]
 ANSWERS_DIR = REPO / "tests" / "answers"
 DEBIAN_DOCS = ("/usr/share/doc/python3/html", "/usr/share/doc/python3-doc/html", "/usr/share/doc/python3.11/html")
 BENCH_COLLECTION = "BenchPythonDocs"
-_MARKER_AT_END = " ["
 
 
 class BenchDataError(RatchetError, FileNotFoundError):
@@ -75,22 +74,6 @@ def _claims(text: str) -> list[str]:
     return [s for s in split_sentences(text) if len(words(s)) >= MIN_SENTENCE_WORDS]
 
 
-def _shown_sentences(answer_text: str, grounding: str | None) -> list[str]:
-    """The sentences a user reads as the answer (quotes of an extractive answer; not the intro line)."""
-    if grounding == "extractive":
-        return [line[2:].strip() for line in answer_text.splitlines() if line.startswith("> ")]
-    body = answer_text.split("\n\n_Not found in the documents")[0]
-    return _claims(body)
-
-
-def _cited_index(sentence: str) -> tuple[str, int | None]:
-    """A shown sentence without its trailing ``[n]`` and the 0-based citation it names."""
-    head, sep, tail = sentence.rpartition(_MARKER_AT_END)
-    if sep and tail.endswith("]") and tail[:-1].isdigit():
-        return head.strip(), int(tail[:-1]) - 1
-    return sentence, None
-
-
 async def score_one(parts: Components, pipeline: Pipeline, q: ReferenceQuestion,
                     user: str = "bench") -> tuple[Scored, dict[str, Any]]:
     """Ask ``q`` through the pipeline and score the answer (and the model's own text)."""
@@ -101,14 +84,18 @@ async def score_one(parts: Components, pipeline: Pipeline, q: ReferenceQuestion,
     answer = await pipeline.answer(Question(text=q.question, source="cli", user=user, groups=["public"]))
     seconds = time.perf_counter() - start
     guard = parts.guardrails
-    shown = [] if answer.refused or answer.error else _shown_sentences(answer.text, answer.grounding)
+    record = parts.feedback.get(answer.answer_id) if answer.answer_id else None
+    # the sentences shown as the answer, each with the index (in the prompt) of the chunk it cites
+    shown = [] if answer.refused or answer.error or record is None else \
+        ((record.guardrails or {}).get("grounding") or {}).get("sentences") or []
     supported = 0
     for sentence in shown:
-        text, index = _cited_index(sentence)
-        chunk = by_id.get(answer.citations[index].chunk_id) if index is not None and index < len(answer.citations) else None
-        if chunk is not None and guard is not None and (await call(guard.attribute, text, [chunk.text])).supported:
+        source = sentence.get("source")
+        chunk_id = record.chunk_ids[source] if isinstance(source, int) and source < len(record.chunk_ids) else None
+        chunk = by_id.get(chunk_id) if chunk_id else None
+        if chunk is not None and guard is not None and \
+                (await call(guard.attribute, sentence["text"], [chunk.text])).supported:
             supported += 1
-    record = parts.feedback.get(answer.answer_id) if answer.answer_id else None
     model_text = (record.guardrails or {}).get("model_text", "") if record is not None else ""
     model_claims = _claims(model_text)
     texts = [c.text for c in retrieval.chunks]

@@ -197,7 +197,10 @@ class _Run:
         """The LLM input check, started in the background (None when that rail is off)."""
         if self.parts.guardrails is None or not self.p.settings.guardrails.self_check_input:
             return None
-        return asyncio.ensure_future(_guard("guardrails", self.bot.service_timeout_s, self._input_rail(text)))
+        # the rail gives up on a slow self-check by itself (guardrails.self_check_timeout_s, then the cheap rails'
+        # verdict stands): the service counts as down only when even that does not come back
+        limit = max(self.bot.service_timeout_s, self.p.settings.guardrails.self_check_timeout_s + 2.0)
+        return asyncio.ensure_future(_guard("guardrails", limit, self._input_rail(text)))
 
     async def _refused_input(self) -> Answer | None:
         """Wait for the input rail's verdict: a refusal answer, or None when the question may be answered."""

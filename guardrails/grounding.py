@@ -199,15 +199,39 @@ def attribute(sentence: str, chunk_texts: Sequence[str], embedder: Embedder, sim
     if not allowed:
         return GroundedSentence(sentence, None)
     words = _content_words(claim)
+    negated = bool(_NEGATION.search(claim))
     if words:
-        overlaps = [(len(words & _content_words(chunk_texts[i])) / len(words), i) for i in allowed]
+        overlaps = [(_window_overlap(words, chunk_texts[i], negated), i) for i in allowed]
         best, index = max(overlaps, key=lambda pair: (pair[0], -pair[1]))
-        if best >= 0.6:
+        if best >= LEXICAL_SUPPORT:
             return GroundedSentence(sentence, index, best)
     vector = embedder.embed([claim])[0]
-    sims = [(float(np.max(_chunk_vectors(chunk_texts[i], embedder) @ vector)), i) for i in allowed]
-    best, index = max(sims, key=lambda pair: (pair[0], -pair[1]))
+    best, index = -1.0, None
+    for i in allowed:
+        parts = sentences(chunk_texts[i]) or [chunk_texts[i]]
+        sims = _chunk_vectors(chunk_texts[i], embedder) @ vector
+        for part, sim in zip(parts, sims):
+            if float(sim) > best and (not negated or _NEGATION.search(part)):
+                best, index = float(sim), i
     return GroundedSentence(sentence, index if best >= similarity else None, best)
+
+
+LEXICAL_SUPPORT = 0.7
+_NEGATION = re.compile(r"\b(?:no|not|never|none|cannot|can't|don't|doesn't|isn't|aren't|won't|without)\b|n't\b",
+                       re.IGNORECASE)
+
+
+def _window_overlap(words: set[str], chunk_text: str, negated: bool) -> float:
+    """The share of ``words`` found in the best window of two consecutive chunk sentences (a whole chunk
+    holds enough words to "support" any on-topic sentence); a negated claim needs a negated window."""
+    parts = split_text(chunk_text) or [chunk_text]
+    best = 0.0
+    for k in range(len(parts)):
+        window = " ".join(parts[k:k + 2])
+        if negated and not _NEGATION.search(window):
+            continue
+        best = max(best, len(words & _content_words(window)) / len(words))
+    return best
 
 
 # --- extraction: quote the documents -----------------------------------------------------------------------
@@ -237,9 +261,14 @@ def extract(question: str, chunk_texts: Sequence[str], embedder: Embedder, *, ma
     scored.sort(key=lambda row: -row[0])
     picked: list[tuple[int, int, str, float]] = []
     used = 0
+    seen: set[str] = set()
     for score, i, j, part in scored:
         if score < min_relevance or len(picked) >= max_sentences:
             break
+        key = " ".join(words(part))
+        if key in seen:
+            continue  # the same sentence from an overlapping or duplicate chunk
+        seen.add(key)
         quote = part if len(part) <= QUOTE_MAX_CHARS else part[:QUOTE_MAX_CHARS].rsplit(" ", 1)[0] + " …"
         if picked and used + len(quote) > max_chars:
             continue

@@ -48,6 +48,7 @@ def test_a_supported_sentence_gets_the_chunk_that_supports_it(embedder, sentence
     "NFS mounts are configured in nfs_config.conf.",  # a file the documents never name
     "To promote a version, run `ratchet adapters deploy VERSION`.",  # an invented command
     "Post about the promotion on Facebook and in a Twitter tweet.",  # invented procedure
+    "There is no command to promote an adapter version.",  # a negation the documents do not make
 ])
 def test_an_invented_sentence_is_not_supported(embedder, sentence: str) -> None:
     assert attribute(sentence, CHUNKS, embedder, 0.55).source is None
