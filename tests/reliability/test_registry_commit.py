@@ -40,6 +40,8 @@ def test_a_failed_commit_gives_a_moved_adapter_back(db_settings, model_dir, adap
     with pytest.raises(Exception, match="not JSON serializable"):
         AdapterRegistry(settings).register(mine, metrics={"finished": datetime(2026, 1, 1)}, move=True)
     assert (mine / "adapter_config.json").is_file(), "the trained adapter is not lost"
+    version = AdapterRegistry(settings).register(mine, move=True)
+    assert not mine.exists() and (Path(version.path) / "adapter_config.json").is_file()
 
 
 def test_an_orphan_directory_does_not_block_registration(db_settings, model_dir, adapter) -> None:
