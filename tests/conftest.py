@@ -121,6 +121,20 @@ def _taken(port: int) -> bool:
     return False
 
 
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """One PostgreSQL server for the session, on a free loopback port (Debian's binaries, which the test command
+    installs). Missing binaries fail the tests that need them: a missing service is never a skip."""
+    from tests.feedback.fb_helpers import postgres_bin_dir, postgres_server
+
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.fail("PostgreSQL binaries not found under /usr/lib/postgresql/*/bin: install the 'postgresql' package "
+                    "(make test does)")
+    with postgres_server(bin_dir) as url:
+        yield url
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path, model_dir: Path):
     """Factory: Settings with a fresh data dir (tmp_path) and the prepared model; kwargs override."""

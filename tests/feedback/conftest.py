@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from fb_helpers import fresh_database, postgres_bin_dir, postgres_server
+from fb_helpers import fresh_database
 
 from feedback import FeedbackStore
-
-
-@pytest.fixture(scope="session")
-def postgres_admin_url() -> Iterator[str]:
-    """A PostgreSQL server for the session (skipped only when the binaries are not installed)."""
-    bin_dir = postgres_bin_dir()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL binaries not found under /usr/lib/postgresql/*/bin (install 'postgresql')")
-    with postgres_server(bin_dir) as url:
-        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -9,6 +9,7 @@ by the new version, and held-out implicit-reward accuracy ≥ 0.8.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 
@@ -96,7 +97,7 @@ async def test_votes_become_a_promoted_adapter(loop_settings) -> None:
     assert lineage["lora_r"] == 16 and lineage["base_model"] == str(settings.model_dir)
     assert version.metrics["steps"] >= 1 and version.metrics["duration_s"] > 0
     report = version.gate_report
-    assert report["passed"], report  # default gate thresholds: it had to beat the base model on held-out prompts
+    assert report["passed"], json.dumps({k: report[k] for k in ("checks", "generation")}, indent=1)[:4000]
     assert report["heldout"]["reward_accuracy"] >= 0.8
     assert report["generation"]["candidate"]["n"] >= 1 and report["generation"]["deltas"]
     assert not list((settings.data_dir / "training").glob(".training-*")), "temporary training dir left behind"

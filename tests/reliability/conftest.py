@@ -7,26 +7,14 @@ never a skip. Nothing here needs the model, vLLM or Weaviate.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "feedback"))
-from fb_helpers import fresh_database, postgres_bin_dir, postgres_server  # noqa: E402
+from fb_helpers import fresh_database  # noqa: E402
 
 from engine.settings import Settings  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def postgres_admin_url() -> Iterator[str]:
-    """A PostgreSQL server for the session, on a free loopback port."""
-    bin_dir = postgres_bin_dir()
-    if bin_dir is None:
-        pytest.fail("PostgreSQL binaries not found under /usr/lib/postgresql/*/bin: install the 'postgresql' "
-                    "package (deploy/local/install_test_tools.sh)")
-    with postgres_server(bin_dir) as url:
-        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
