@@ -11,9 +11,11 @@ whose page has no train question):
 
 - ``recall_at_1`` / ``recall_at_5``: share of questions with a chunk of the right page first / in the first 5;
 - ``mrr``: mean reciprocal rank of the first chunk of the right page within the first ``depth`` (10) chunks;
-- ``search_p50_ms`` / ``search_p95_ms``: time of a whole retrieval (embed, hybrid search, rerank).
+- ``search_p50_ms`` / ``search_p95_ms``: time of a whole retrieval (embed, hybrid search, rerank);
+- ``evidence``: how the ``rag.min_score`` check ("enough evidence") judges answerable questions (should be
+  true) and unanswerable ones (should be false), all splits together.
 
-Unanswerable questions have no page and are not counted. Retrieval settings may be tuned on the train
+Unanswerable questions have no page and count only in ``evidence``. Retrieval settings may be tuned on the train
 questions only; the result says so (``tuned_on``), and the train figures are then in-sample.
 """
 
@@ -50,21 +52,23 @@ class Question:
 
     id: str
     question: str
-    source: str  # relative to the docs dir
+    source: str | None  # relative to the docs dir; None = unanswerable
     split: str
     source_heldout: bool
 
     @property
     def groups(self) -> list[str]:
-        """The result groups this question counts in."""
+        """The result groups this question counts in (none for an unanswerable one)."""
+        if self.source is None:
+            return []
         return [self.split] + (["source_heldout"] if self.source_heldout else [])
 
 
 def load_questions(path: Path) -> list[Question]:
-    """The answerable questions of a ``questions.jsonl`` file."""
+    """All questions of a ``questions.jsonl`` file (unanswerable ones with ``source`` None)."""
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [Question(r["id"], r["question"], r["source"], r["split"], bool(r.get("source_heldout")))
-            for r in rows if r.get("source")]
+    return [Question(r["id"], r["question"], r.get("source") or None, r["split"], bool(r.get("source_heldout")))
+            for r in rows]
 
 
 def load_manifest(path: Path) -> dict:
@@ -114,21 +118,28 @@ def retrieval_config(settings: Settings) -> dict:
     """The settings that shape retrieval (printed next to the figures)."""
     rag = settings.rag
     return {"alpha": rag.alpha, "candidates": rag.candidates, "reranker": rag.reranker_model or "fallback",
-            "rerank_keyword_weight": rag.rerank_keyword_weight, "chunk_target_chars": rag.chunk_target_chars,
+            "rerank_keyword_weight": rag.rerank_keyword_weight,
+            "max_chunks_per_document": rag.max_chunks_per_document, "chunk_target_chars": rag.chunk_target_chars,
             "chunk_overlap_chars": rag.chunk_overlap_chars}
 
 
-async def _ask_all(retriever: Retriever, questions: Sequence[Question], root: Path, tenant: str,
-                   ) -> tuple[list[int | None], list[float], list[list[str]]]:
+@dataclass
+class _Answer:
+    rank: int | None
+    ms: float
+    pages: list[str]
+    enough: bool
+
+
+async def _ask_all(retriever: Retriever, questions: Sequence[Question], root: Path, tenant: str) -> list[_Answer]:
     await retriever.retrieve(questions[0].question, groups=["public"], tenant=tenant)  # warm-up
-    ranks, times, pages = [], [], []
+    answers = []
     for q in questions:
         result = await retriever.retrieve(q.question, groups=["public"], tenant=tenant)
         found = [os.path.relpath(c.source, root) for c in result.chunks]
-        ranks.append(rank_of(found, q.source))
-        times.append(result.timings_ms["total"])
-        pages.append(found)
-    return ranks, times, pages
+        rank = rank_of(found, q.source) if q.source else None
+        answers.append(_Answer(rank, result.timings_ms["total"], found, result.enough_evidence))
+    return answers
 
 
 def evaluate_questions(settings: Settings, questions: Sequence[Question], root: Path, *, tenant: str,
@@ -136,14 +147,23 @@ def evaluate_questions(settings: Settings, questions: Sequence[Question], root: 
     """Ask every question against an ingested collection; returns (figures, one row per question)."""
     retriever = Retriever(settings, store=store)
     try:
-        ranks, times, pages = asyncio.run(_ask_all(retriever, questions, root, tenant))
+        answers = asyncio.run(_ask_all(retriever, questions, root, tenant))
     finally:
         retriever.close()
-    figures = {group: summarise([r for q, r in zip(questions, ranks) if group in q.groups]) for group in GROUPS}
+    figures: dict = {group: summarise([a.rank for q, a in zip(questions, answers) if group in q.groups])
+                     for group in GROUPS}
+    times = [a.ms for a in answers]
     figures["search_p50_ms"] = round(_percentile(times, 0.5), 1)
     figures["search_p95_ms"] = round(_percentile(times, 0.95), 1)
-    rows = [{"id": q.id, "split": q.split, "source": q.source, "rank": r, "top": p[:5]}
-            for q, r, p in zip(questions, ranks, pages)]
+    answerable = [a.enough for q, a in zip(questions, answers) if q.source]
+    unanswerable = [not a.enough for q, a in zip(questions, answers) if not q.source]
+    figures["evidence"] = {
+        "answerable_enough": round(sum(answerable) / len(answerable), 3) if answerable else None,
+        "unanswerable_not_enough": round(sum(unanswerable) / len(unanswerable), 3) if unanswerable else None,
+        "min_score": settings.rag.min_score,
+    }
+    rows = [{"id": q.id, "split": q.split, "source": q.source, "rank": a.rank, "enough": a.enough, "top": a.pages[:5]}
+            for q, a in zip(questions, answers)]
     return figures, rows
 
 
@@ -183,7 +203,8 @@ def evaluate_retrieval(settings: Settings, *, questions_path: Path, manifest_pat
             emit(row)
     result = {
         "bench": "retrieval", "corpus": manifest.get("name"), "pages": len(manifest["pages"]),
-        "chunks": summary.chunks_written, "ingest_s": round(summary.seconds, 1), "questions": len(questions),
+        "chunks": summary.chunks_written, "ingest_s": round(summary.seconds, 1),
+        "questions": sum(1 for q in questions if q.source), "unanswerable": sum(1 for q in questions if not q.source),
         **figures, "ask_s": round(asked_s, 1), "depth": DEPTH, "config": retrieval_config(settings),
         "tuned_on": TUNED_ON,
         "note": ("retrieval settings were tuned on the train questions only: train figures are in-sample; "
