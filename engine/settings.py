@@ -123,7 +123,10 @@ class RagSettings(Section):
     insert_batch_size: int = 200
     fetch_timeout_s: float = Field(default=30.0, description="timeout for ingesting a URL")
     rerank_keyword_weight: float = Field(
-        default=0.15, ge=0.0, le=1.0, description="fallback rerank: weight of query-term overlap next to cosine"
+        default=0.35, ge=0.0, le=1.0, description="fallback rerank: weight of query-term overlap next to cosine"
+    )
+    max_chunks_per_document: int = Field(
+        default=2, ge=0, description="top_k keeps at most this many chunks of one document first (0 = no cap)"
     )
     rewrite_max_tokens: int = 48
     rewrite_history_turns: int = 6

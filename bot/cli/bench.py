@@ -44,6 +44,25 @@ def bench_rag(
            emit=print_json)
 
 
+ANSWERS_DIR = Path(__file__).resolve().parents[2] / "tests" / "answers"
+
+
+@bench_app.command("retrieval")
+@friendly_errors
+def bench_retrieval(
+    questions: Path = typer.Option(ANSWERS_DIR / "questions.jsonl", help="question set (JSON lines)"),
+    manifest: Path = typer.Option(ANSWERS_DIR / "corpus.json", help="corpus manifest (page list)"),
+    docs: Path = typer.Option(None, help="html dir of the pages (default: $RATCHET_ANSWERS_DOCS or the manifest's)"),
+    details: bool = typer.Option(False, "--details", help="also one line per question (rank, top pages)"),
+    keep: bool = typer.Option(False, "--keep", help="keep the evaluation collection"),
+) -> None:
+    """Real-corpus retrieval: recall@1/@5 and MRR of the source page, train vs held-out, search p50/p95."""
+    from engine.rag.evaluate import evaluate_retrieval
+
+    evaluate_retrieval(settings(), questions_path=questions, manifest_path=manifest, docs=docs, keep=keep,
+                       details=details, emit=print_json)
+
+
 @bench_app.command("guardrails")
 @friendly_errors
 def bench_guardrails(

@@ -25,10 +25,26 @@ class Chunk:
     text: str
 
 
+def _split_lines(paragraph: str, target: int) -> list[str]:
+    """Cut a multi-line paragraph (code, table rows) longer than ``target`` between lines."""
+    pieces, current = [], ""
+    for line in paragraph.split("\n"):
+        if current and len(current) + len(line) + 1 > target:
+            pieces.append(current)
+            current = ""
+        current = f"{current}\n{line}" if current else line
+    if current:
+        pieces.append(current)
+    return [p for piece in pieces for p in (_split_long(piece, target) if len(piece) > target else [piece])]
+
+
 def _split_long(paragraph: str, target: int) -> list[str]:
-    """Cut a paragraph longer than ``target`` on sentence boundaries, then on words."""
+    """Cut a paragraph longer than ``target`` between lines if it has several, else on sentence
+    boundaries, then on words."""
     if len(paragraph) <= target:
         return [paragraph]
+    if "\n" in paragraph.strip():
+        return _split_lines(paragraph.strip(), target)
     pieces: list[str] = []
     for sentence in _SENTENCE_END.split(paragraph):
         while len(sentence) > target:
@@ -56,7 +72,8 @@ def pack(paragraphs: list[str], target: int, overlap: int) -> list[str]:
         if current and len(current) + len(piece) + 2 > target:
             texts.append(current)
             tail = _tail(current, overlap)
-            current = f"{tail} {piece}" if tail else piece
+            joiner = "\n" if "\n" in piece else " "  # code keeps its lines
+            current = f"{tail}{joiner}{piece}" if tail else piece
         else:
             current = f"{current}\n\n{piece}" if current else piece
     if current:

@@ -102,26 +102,11 @@ def parse_markdown(text: str) -> tuple[str | None, list[Section]]:
 
 
 def parse_html(text: str) -> tuple[str | None, list[Section]]:
-    """Walk headings and block elements of an HTML page; returns (<title> or first h1, sections)."""
-    from bs4 import BeautifulSoup
+    """Main content of an HTML page as (title, sections); the rules are in ``engine.rag.html``."""
+    from engine.rag.html import parse_page
 
-    soup = BeautifulSoup(text, "html.parser")
-    for tag in soup(["script", "style", "nav", "noscript"]):
-        tag.decompose()
-    title = soup.title.get_text(" ", strip=True) if soup.title else None
-    sections, path = [Section([])], []
-    for el in soup.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "td", "blockquote"]):
-        words = el.get_text(" ", strip=True)
-        if not words:
-            continue
-        if el.name[0] == "h" and el.name[1:].isdigit():
-            level = int(el.name[1:])
-            title = title or (words if level == 1 else None)
-            path = [(lvl, h) for lvl, h in path if lvl < level] + [(level, words)]
-            sections.append(Section([h for _, h in path]))
-        elif not el.find_parent(["li", "td", "blockquote"]) or el.name == "pre":
-            sections[-1].paragraphs.append(words)
-    return title, [s for s in sections if s.paragraphs]
+    title, parts = parse_page(text)
+    return title, [Section(part.heading_path, part.paragraphs) for part in parts]
 
 
 def parse_pdf(data: bytes) -> tuple[str | None, list[Section]]:

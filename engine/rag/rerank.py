@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -31,6 +31,7 @@ STOPWORDS = frozenset(
     "this to was we what when where which who why will with you your".split()
 )
 _lock = threading.Lock()
+T = TypeVar("T")
 
 
 @dataclass
@@ -100,6 +101,24 @@ class CrossEncoderReranker:
         if raw.min() < 0 or raw.max() > 1:  # logits: squash to a probability
             raw = 1 / (1 + np.exp(-raw))
         return raw
+
+
+def diversify(ranked: Sequence[T], document_of: Callable[[T], str], per_document: int) -> list[T]:
+    """Reorder a ranking so that at most ``per_document`` items of one document come first.
+
+    The order within each part is kept; the items over a document's cap follow, in their order. So the
+    top of the list covers more sources (a page with many near-identical chunks cannot fill the whole
+    top_k) without dropping anything. ``per_document`` 0 keeps the ranking as it is.
+    """
+    if per_document <= 0:
+        return list(ranked)
+    seen: dict[str, int] = {}
+    first, later = [], []
+    for item in ranked:
+        document = document_of(item)
+        seen[document] = seen.get(document, 0) + 1
+        (first if seen[document] <= per_document else later).append(item)
+    return first + later
 
 
 def make_reranker(rag: RagSettings) -> Reranker:

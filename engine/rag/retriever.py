@@ -1,10 +1,11 @@
-"""Retrieval: (rewrite) → embed → hybrid search with permission filters → rerank → evidence check.
+"""Retrieval: (rewrite) → embed → hybrid search in the permission filter → rerank → per-document cap → evidence.
 
 Permissions are a Weaviate filter, applied inside the search: a chunk is a candidate only if one of
 its access groups is one of the asker's groups (no groups = nothing is visible). Collections are
 searched in the asker's tenant only. The rerank stage (see ``engine.rag.rerank``) gives absolute
 scores; when the best one is below ``rag.min_score`` the retrieval says "not enough evidence" and
-still returns the closest chunks so the answer can point at them.
+still returns the closest chunks so the answer can point at them. Within the top_k, one document gives
+at most ``rag.max_chunks_per_document`` chunks ahead of other documents' (``rerank.diversify``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from engine.llm_client import LLMClient
 from engine.logs import get_logger
 from engine.metrics import RAG_EVIDENCE, STAGE_SECONDS
 from engine.rag.embedder import Embedder
-from engine.rag.rerank import Candidate, make_reranker
+from engine.rag.rerank import Candidate, diversify, make_reranker
 from engine.rag.rewrite import rewrite_query
 from engine.rag.types import Retrieval, RetrievedChunk
 from engine.rag.weaviate_client import WeaviateStore, collection_name, tenant_name
@@ -116,7 +117,9 @@ class Retriever:
             self.search, query, vector, groups=groups, collections=names, tenant=tenant, since=since))
         scores = await self._timed("rerank", timings, asyncio.to_thread(
             self.reranker.scores, query, vector, candidates))
-        ranked = sorted(zip(candidates, scores), key=lambda pair: pair[1], reverse=True)[: self.rag.top_k]
+        ranked = sorted(zip(candidates, scores), key=lambda pair: pair[1], reverse=True)
+        ranked = diversify(ranked, lambda pair: pair[0].properties["document_id"],
+                           self.rag.max_chunks_per_document)[: self.rag.top_k]
         chunks = [_to_chunk(c, s) for c, s in ranked]
         enough = bool(chunks) and chunks[0].score >= self.rag.min_score
         timings["total"] = (time.perf_counter() - started) * 1000
