@@ -148,22 +148,23 @@ class GuardrailSettings(Section):
     # --- input rails ---------------------------------------------------------------------------------
     max_input_chars: int = Field(default=4000, ge=1, description="longer questions are refused")
     jailbreak_patterns: bool = Field(default=True, description="regex patterns for jailbreak phrasings")
-    semantic_detector: bool = Field(default=True, description="embedding similarity to known attacks")
-    semantic_block_similarity: float = Field(
-        default=0.45, ge=0.0, le=1.0, description="block when the nearest known attack is at least this close"
+    semantic_detector: bool = Field(default=True, description="learned detector over the question's embedding")
+    detector_dir: Path | None = Field(
+        default=None, description="learned detector artifact (a version dir, or one with a 'current' file); "
+                                  "default: <data_dir>/guardrails/detector, else the packaged baseline",
     )
-    semantic_margin: float = Field(
-        default=0.15, description="... and closer than the nearest benign example by at least this much"
+    detector_threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="attack probability that refuses; default: the artifact's"
     )
-    semantic_suspicion: float = Field(
-        default=0.45, ge=0.0, le=1.0,
-        description="similarity to a known attack that corroborates a model self-check verdict",
-    )
+    detector_suspicion: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="attack probability that corroborates a self-check 'block' (and so lets the self-check "
+                    "run at all); default: the artifact's")
     self_check_input: bool = Field(default=True, description="NeMo self check input (LLM call)")
     self_check_output: bool = Field(default=True, description="NeMo self check output (LLM call)")
     self_check_alone_blocks: bool = Field(
         default=False,
-        description="a self-check 'block' refuses on its own; off: it needs corroboration (semantic_suspicion)",
+        description="a self-check 'block' refuses on its own; off: it needs the learned detector's suspicion",
     )
     self_check_max_tokens: int = Field(default=2, ge=1, le=16)
     self_check_timeout_s: float = Field(

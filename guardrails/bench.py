@@ -1,6 +1,10 @@
 """`ratchet bench guardrails`: block / false-positive rates on the corpus, per-rail overhead, and the
 end-to-end time of a guarded answer over an unguarded one (same questions, same prompt, real vLLM).
 
+Rates come in two scopes, and every line says which: ``in-sample`` (the project's own corpus, which the
+patterns were written from, and the tune sources of the labelled corpus, which trained the learned
+detector) and ``held-out`` (sources never trained or tuned on; see :mod:`guardrails.heldout`).
+
 Guarded = as the bot pipeline runs it: the cheap input rails, then generation starts while the NeMo
 input self-check runs (nothing is shown before its verdict), streamed through the streaming output rails
 (NeMo self check output per chunk, masking) and the fact check.
@@ -22,6 +26,7 @@ from rich.progress import Progress
 from engine.llm_client import LLMClient
 from engine.settings import Settings
 from guardrails.corpus import DEFAULT_CORPUS_DIR, Case, Chunk, evaluate, load_corpus
+from guardrails.heldout import DEFAULT_HELDOUT_CORPUS, load_items, rates_report
 from guardrails.rails import Guardrails
 
 SYSTEM_PROMPT = "You answer employees' questions using only the context below.\n\nContext:\n{context}"
@@ -95,17 +100,20 @@ async def _timed(make: Callable[[], Any]) -> float:
 
 async def bench_guardrails(settings: Settings, *, model: str, questions: int, max_tokens: int,
                            self_check_sample: int, corpus_dir: Path = DEFAULT_CORPUS_DIR,
+                           heldout_corpus: Path = DEFAULT_HELDOUT_CORPUS,
                            emit: Callable[[dict[str, Any]], None]) -> None:
     """Run the benchmark and ``emit`` one JSON-able dict per result line."""
     guard = Guardrails(settings)
     await guard.prepare(model)
+    emit({**rates_report(guard, load_items(heldout_corpus)), "detector": guard.detector.version})
     cases = load_corpus(corpus_dir)
     result = await evaluate(guard, cases, model=model, self_check_sample=self_check_sample)
     attacks = sum(result.total[k] for k in result.total if not k.startswith("benign"))
-    emit({"metric": "block_rate", "value": round(result.block_rate, 4), "attacks": attacks,
+    scope = "in-sample: tests/guardrails/corpus, which the patterns were written from"
+    emit({"metric": "block_rate", "scope": scope, "value": round(result.block_rate, 4), "attacks": attacks,
           "blocked_by_kind": dict(result.blocked), "by_rail": dict(result.by_rail),
           "self_checked": result.self_checked, "crashes": len(result.crashes)})
-    emit({"metric": "false_positive_rate", "value": round(result.false_positive_rate, 4),
+    emit({"metric": "false_positive_rate", "scope": scope, "value": round(result.false_positive_rate, 4),
           "benign": sum(result.total[k] for k in result.total if k.startswith("benign")),
           "false_positives": result.false_positives})
     await _self_check_alone(settings, cases, model, self_check_sample, emit)

@@ -1,9 +1,10 @@
 """The :class:`Guardrails` facade: input, retrieval and output rails in the order cheap → expensive.
 
-Input: empty / size limit → secret masking → jailbreak patterns → embedding-similarity detector (all
-local, :meth:`precheck_input`), then the model's self-check through NeMo Guardrails (:meth:`check_input`,
-which the pipeline runs in parallel with retrieval). The self-check of a 135M model is noisy, so by
-default its "block" only counts when corroborated by the similarity detector (``semantic_suspicion``).
+Input: empty / size limit → secret masking → jailbreak patterns → learned detector over the question's
+embedding (all local, :meth:`precheck_input`; see :mod:`guardrails.detector`), then the model's self-check
+through NeMo Guardrails (:meth:`check_input`, which the pipeline runs in parallel with retrieval). The
+self-check of a 135M model is noisy, so by default its "block" only counts when corroborated by the
+learned detector (its ``suspicion`` threshold).
 
 Retrieval: chunks that give the assistant orders are dropped or neutralised; PII is masked.
 Output: secret/PII masking and grounding (each sentence attributed to the chunk that supports it; the
@@ -29,7 +30,8 @@ from guardrails.nemo_app import RailsPool, config_dir
 from guardrails.normalize import strip_invisible
 from guardrails.patterns import first_match, load_patterns, neutralise
 from guardrails.refusals import save_refusal
-from guardrails.semantic import SemanticDetector, SemanticScore
+from guardrails.detector import DetectorArtifact, DetectorScore, detector_text, load_artifact, resolve_artifact_dir
+from guardrails.semantic import SemanticDetector
 from guardrails.streaming import OutputChecks, guarded_stream
 from guardrails.threads import limited_threads
 from guardrails.timing import timed
@@ -50,7 +52,8 @@ class Guardrails:
         self.patterns = load_patterns(self.config_dir)
         self.pool = RailsPool(settings)
         self._semantic: SemanticDetector | None = None
-        self._prechecks: OrderedDict[str, tuple[RailVerdict, SemanticScore | None]] = OrderedDict()
+        self._detector: DetectorArtifact | None = None
+        self._prechecks: OrderedDict[str, tuple[RailVerdict, DetectorScore | None]] = OrderedDict()
 
     # --- shared pieces -------------------------------------------------------------------------------
     @property
@@ -59,6 +62,13 @@ class Guardrails:
         if self._semantic is None:
             self._semantic = SemanticDetector(self.settings.rag, self.config_dir)
         return self._semantic
+
+    @property
+    def detector(self) -> DetectorArtifact:
+        """The learned input detector's artifact in force (loaded on first use)."""
+        if self._detector is None:
+            self._detector = load_artifact(resolve_artifact_dir(self.config.detector_dir, self.settings.data_dir))
+        return self._detector
 
     def mask(self, text: str, *, pii: bool) -> tuple[str, list[str]]:
         """Mask secrets (if configured) and PII kinds (if ``pii``); returns text and flags."""
@@ -75,7 +85,8 @@ class Guardrails:
         """Load the embeddings model, reference vectors and (for ``model``) the NeMo rails now."""
         if self.config.semantic_detector or self.config.fact_check:
             with limited_threads(self.config.torch_threads):
-                self.semantic.score("warm up")
+                self.semantic.embedder.embed_one("warm up")
+                self.detector  # noqa: B018 - loads the artifact now
         if model:
             self.pool.get(model)
 
@@ -91,7 +102,7 @@ class Guardrails:
         """Cheap, local input rails: size limit, secret masking, jailbreak patterns, similarity detector."""
         return self._precheck(question)[0]
 
-    def _precheck(self, question: str) -> tuple[RailVerdict, SemanticScore | None]:
+    def _precheck(self, question: str) -> tuple[RailVerdict, DetectorScore | None]:
         """The cheap rails' verdict (a copy callers may change) and similarity score, cached per question."""
         cached = self._prechecks.get(question)
         if cached is None:
@@ -102,7 +113,7 @@ class Guardrails:
         verdict, score = cached
         return dataclasses.replace(verdict, flags=list(verdict.flags), timings_ms=dict(verdict.timings_ms)), score
 
-    def _run_precheck(self, question: str) -> tuple[RailVerdict, SemanticScore | None]:
+    def _run_precheck(self, question: str) -> tuple[RailVerdict, DetectorScore | None]:
         timings: dict[str, float] = {}
         g = self.config
         text = strip_invisible(question or "").strip()
@@ -126,12 +137,12 @@ class Guardrails:
                 return RailVerdict.refuse("input.jailbreak_patterns", text, timings, flags), None
         score = None
         if g.semantic_detector:
-            detector = self.semantic  # loading the model is not part of the rail's time
+            embedder, head = self.semantic.embedder, self.detector  # loading is not part of the rail's time
             with timed(timings, "input.semantic_detector"), limited_threads(g.torch_threads):
-                score = detector.score(text)
-            if score.attack >= g.semantic_block_similarity and score.margin >= g.semantic_margin:
-                log.info("rail fired", rail="input.semantic_detector", similarity=round(score.attack, 3),
-                         nearest=score.nearest_attack)
+                score = head.score(embedder.embed_one(detector_text(text)), g.detector_threshold, g.detector_suspicion)
+            if score.blocks:
+                log.info("rail fired", rail="input.semantic_detector", probability=round(score.probability, 3),
+                         detector=score.version)
                 return RailVerdict.refuse("input.semantic_detector", text, timings, flags), score
         rail = "input.masking" if "secrets_masked" in flags else None
         return RailVerdict(True, text, rail=rail, flags=flags, timings_ms=timings), score
@@ -165,10 +176,10 @@ class Guardrails:
             verdict.flags.append("self_check_overruled")
         return verdict
 
-    def _corroborated(self, score: SemanticScore | None) -> bool:
+    def _corroborated(self, score: DetectorScore | None) -> bool:
         if self.config.self_check_alone_blocks:
             return True
-        return score is not None and score.attack >= self.config.semantic_suspicion
+        return score is not None and score.suspicious
 
     # --- retrieval -----------------------------------------------------------------------------------
     def check_chunks(self, chunks: list[T]) -> tuple[list[T], list[str]]:

@@ -10,6 +10,7 @@ import typer
 
 from bot.cli.common import console, friendly_errors, print_json, run, settings
 from guardrails.corpus import DEFAULT_CORPUS_DIR
+from guardrails.heldout import DEFAULT_HELDOUT_CORPUS
 
 bench_app = typer.Typer(help="Benchmarks: JSON lines, ratios measured in one run.", no_args_is_help=True)
 
@@ -71,13 +72,15 @@ def bench_guardrails(
     max_tokens: int = typer.Option(64, help="answer length per question"),
     self_check_sample: int = typer.Option(20, help="corpus questions also sent to the NeMo self-check"),
     corpus: Path = typer.Option(DEFAULT_CORPUS_DIR, help="directory with the attack/benign YAML files"),
+    heldout: Path = typer.Option(DEFAULT_HELDOUT_CORPUS, help="labelled corpus split into tune/held-out sources"),
 ) -> None:
-    """JSON lines: rails_overhead_ms per rail, guarded_over_unguarded, block_rate, false_positive_rate."""
+    """JSON lines: guardrails_rates (in-sample and held-out, per family), rails_overhead_ms per rail,
+    guarded_over_unguarded, block_rate, false_positive_rate."""
     from guardrails.bench import bench_guardrails as _bench
 
     s = settings()
     run(_bench(s, model=model or s.engine.served_model_name, questions=questions, max_tokens=max_tokens,
-               self_check_sample=self_check_sample, corpus_dir=corpus, emit=print_json))
+               self_check_sample=self_check_sample, corpus_dir=corpus, heldout_corpus=heldout, emit=print_json))
 
 
 @bench_app.command("train")

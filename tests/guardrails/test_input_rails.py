@@ -92,7 +92,7 @@ async def test_self_check_runs_only_where_it_can_decide(make_settings, recording
     assert benign.allowed and "self_check_skipped" in benign.flags and recording_openai.requests == []
     # close enough to an attack to corroborate (threshold 0 here): the call is made and its block stands
     suspicious = Guardrails(make_settings(engine={"vllm_url": recording_openai.url},
-                                          guardrails={"semantic_suspicion": 0.0}))
+                                          guardrails={"detector_suspicion": 0.0}))
     refused = await suspicious.check_input("What time does the cafeteria open?", model="m")
     assert not refused.allowed and refused.rail == "input.self_check" and len(recording_openai.requests) == 1
     strict = Guardrails(make_settings(engine={"vllm_url": recording_openai.url},
