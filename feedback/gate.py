@@ -25,7 +25,7 @@ from engine.registry import AdapterRegistry
 from engine.registry_models import CANDIDATE
 from feedback.heldout_eval import heldout_metrics
 from feedback.notify import notify_admins
-from feedback.quality_eval import EvalItem, compare, generate, items_from_prompts, score_texts
+from feedback.quality_eval import EvalItem, compare, generate, items_from_data, score_texts
 
 if TYPE_CHECKING:
     from engine.settings import Settings
@@ -153,8 +153,7 @@ async def evaluate_candidate(settings: Settings, version_id: str, data: Preferen
     max_length = int(version.hyperparameters.get("max_length", settings.feedback.training.max_length))
     heldout = heldout_metrics(settings.model_dir, Path(version.path), data, beta=beta, max_length=max_length)
     if eval_items is None:
-        prompts = [p.prompt for p in data.pairs["heldout"]] or [k.prompt for k in data.kto["heldout"]]
-        eval_items = items_from_prompts(prompts)
+        eval_items = items_from_data(data)
     generation = await generation_check(settings, client, registry, version_id, eval_items)
     checks = _checks(settings, heldout, generation)
     report = GateReport(version=version_id, passed=all(c.passed for c in checks), checks=checks,

@@ -21,14 +21,18 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import mean
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.llm_client import LLMClient
 from engine.rag.embedder import Embedder
 from feedback.answer_quality import facts_found
-from guardrails.grounding import MIN_SENTENCE_WORDS, attribute, split_text, words
+
+if TYPE_CHECKING:
+    from feedback.datasets import PreferenceData
+from guardrails.grounding import MIN_SENTENCE_WORDS, attribute, identifiers, split_text, strip_markers, words
 
 _SOURCE_START = re.compile(r"^\[(\d{1,2})\] ", re.MULTILINE)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 SOURCES_HEADER = "Sources:\n"
 QUALITY_METRICS = ("answer_accuracy", "supported_sentence_rate", "unanswerable_refusal_rate")
 
@@ -63,6 +67,32 @@ def items_from_prompts(prompts: Sequence[Sequence[dict[str, Any]]]) -> list[Eval
     return [EvalItem(prompt=list(p), sources=sources_of(p)) for p in prompts if sources_of(p)]
 
 
+def items_from_data(data: PreferenceData) -> list[EvalItem]:
+    """The held-out split of the preference data as items. An admin's correction is a reference answer: the
+    numbers and identifiers it states that its sources contain are the facts a right answer must have."""
+    items: list[EvalItem] = []
+    seen: set[str] = set()
+    for pair in data.pairs["heldout"]:
+        sources = sources_of(pair.prompt)
+        if not sources or pair.question_key in seen:
+            continue
+        seen.add(pair.question_key)
+        facts: list[list[str]] = []
+        if pair.kind == "admin_correction":
+            joined = "\n".join(sources)
+            facts = [[token] for token in reference_tokens(pair.chosen) if token in joined]
+        items.append(EvalItem(prompt=list(pair.prompt), sources=sources, facts=facts))
+    if not items:
+        items = items_from_prompts([k.prompt for k in data.kto["heldout"]])
+    return items
+
+
+def reference_tokens(text: str) -> list[str]:
+    """Numbers and identifiers a reference answer states (what must be right in an answer to it)."""
+    found = _NUMBER.findall(strip_markers(text)) + sorted(identifiers(text))
+    return list(dict.fromkeys(found))
+
+
 def _claims(text: str) -> list[str]:
     return [s for s in split_text(text) if len(words(s)) >= MIN_SENTENCE_WORDS]
 
@@ -81,7 +111,8 @@ def score_texts(texts: Sequence[str], items: Sequence[EvalItem], embedder: Embed
     declined: list[bool] = []
     wrong: list[bool] = []
     for text, item in zip(texts, items, strict=True):
-        found = [attribute(c, item.sources, embedder, similarity).supported for c in _claims(text)]
+        claims_here = [c for c in _claims(text) if not any(m in c.lower() for m in markers)]  # a refusal claims nothing
+        found = [attribute(c, item.sources, embedder, similarity).supported for c in claims_here]
         claims += len(found)
         supported += sum(found)
         right = facts_found(text, item.facts) if item.facts else None

@@ -31,9 +31,11 @@ ADMIN = "U0ADMIN"
 
 def _fact(i: int) -> tuple[str, str, str]:
     """(document section, question, the corrected answer an admin would give)."""
-    topic, code = TOPICS[i], 4000 + 53 * i
-    section = f"## {topic.title()}\n\nThe reference number for {topic} is {code}.\n"
-    return section, f"What is the reference number for {topic}?", f"The reference number for {topic} is {code} [1]."
+    topic, code, old = TOPICS[i], 4000 + 53 * i, 7000 + 31 * i
+    section = (f"## {topic.title()}\n\nThe old reference number {old} for {topic} was retired last year. "
+               f"The current reference number for {topic} is {code}.\n")
+    return (section, f"What is the current reference number for {topic}?",
+            f"The current reference number for {topic} is {code} [1].")
 
 
 @pytest.fixture
@@ -101,6 +103,19 @@ async def test_votes_become_a_promoted_adapter(loop_settings) -> None:
     assert report["heldout"]["reward_accuracy"] >= 0.8
     assert report["generation"]["candidate"]["n"] >= 1 and report["generation"]["deltas"]
     assert not list((settings.data_dir / "training").glob(".training-*")), "temporary training dir left behind"
+
+    # the same votes reversed (users rewarding the wrong answers) train an adapter the gate must reject
+    from engine.llm_client import LLMClient
+    from feedback.datasets import build_preference_data
+    from feedback.gate import evaluate_candidate
+    from feedback.jobs import train_and_register
+    from feedback.training import training_config
+
+    flipped_data = build_preference_data(store).flipped()
+    flipped = train_and_register(settings, flipped_data, training_config(settings), registry, notes="flipped votes")
+    async with LLMClient.from_settings(settings.engine) as client:
+        flipped_report = await evaluate_candidate(settings, flipped.id, flipped_data, client, registry=registry)
+    assert not flipped_report.passed, flipped_report.summary()
 
     from bot.admin_actions import AdminActions
     from engine.llm_client import LLMClient
