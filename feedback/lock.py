@@ -39,7 +39,7 @@ class TrainingBusy(RatchetError, RuntimeError):
     """Another training holds the lock. The message names it."""
 
 
-class TrainingLockLost(RuntimeError):
+class TrainingLockLost(RatchetError, RuntimeError):
     """Another process took the training lock over (or it could not be renewed): stop, register nothing."""
 
 

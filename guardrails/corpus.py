@@ -123,7 +123,7 @@ async def evaluate(guard: Any, cases: list[Case], *, model: str | None, self_che
     for case in inputs:
         try:
             if id(case) in sampled:
-                verdict = await guard.check_input(case.text, model=model)
+                verdict = await guard.check_input(case.text, model=model, force_self_check=True)  # measure it
                 result.self_checked += 1
                 result.self_check_outcomes.append((case.attack, not verdict.allowed))
             else:

@@ -22,7 +22,9 @@ KEYS = {"recall_at_5", "answer_accuracy", "supported_sentence_rate", "confident_
 def slice_questions(tmp_path):
     questions = load_questions(ANSWERS_DIR / "questions.jsonl")
     answerable = [q for q in questions if q.answerable and q.split == "heldout"][:3]
-    unanswerable = [q for q in questions if not q.answerable and q.split == "heldout"][:1]
+    # an unanswerable question about company matters (the full benchmark also reports the few benign questions
+    # the input rails refuse, e.g. "What's the guest Wi-Fi password at headquarters?")
+    unanswerable = [q for q in questions if q.id == "py311-177"]
     lines = [line for line in (ANSWERS_DIR / "questions.jsonl").read_text().splitlines()
              if line.strip() and json.loads(line)["id"] in {q.id for q in answerable + unanswerable}]
     path = tmp_path / "slice.jsonl"
