@@ -117,13 +117,14 @@ def bench_answers(
     split: str = typer.Option("all", help="train, heldout or all"),
     limit: int = typer.Option(None, help="answer only the first N questions"),
     out: Path = typer.Option(None, help="write every answer and its scores to this JSONL file"),
+    collection: str = typer.Option("BenchPythonDocs", help="Weaviate collection for the corpus (kept between runs)"),
 ) -> None:
     """Answer quality on a real corpus: recall@5, accuracy, supported sentences, confident-wrong, refusals."""
     from bot.bench_answers import ANSWERS_DIR
     from bot.bench_answers import bench_answers as _bench
 
     run(_bench(settings(), questions_path=questions or ANSWERS_DIR / "questions.jsonl", docs=docs, split=split,
-               limit=limit, out=out, emit=print_json))
+               limit=limit, out=out, emit=print_json, collection=collection))
 
 
 @bench_app.command("loop")
