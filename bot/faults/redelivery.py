@@ -40,7 +40,7 @@ async def run_redelivery(base: Settings, *, events: int, database_url: str | Non
                 for bot in bots:
                     await bot.start()
                 return await _traffic(bots, slack, rng, events=events, concurrency=concurrency,
-                                      timeout_s=timeout_s, database=settings.db_url.split(":", 1)[0])
+                                      timeout_s=timeout_s, database=settings.db_url.split(":", 1)[0].split("+")[0])
             finally:
                 for bot in bots:
                     await bot.close()
