@@ -169,3 +169,21 @@ def _register_pipeline() -> None:
 
 
 _register_pipeline()
+
+
+@bench_app.command("faults")
+@friendly_errors
+def bench_faults(
+    events: int = typer.Option(1000, "--events", help="R1: events, each redelivered 1-3 times over two bots"),
+    scenarios: str = typer.Option("R1,R5,R6", "--scenarios", help="comma-separated: R1, R5, R6"),
+    hostile: int = typer.Option(200, "--hostile", help="R5: hostile requests"),
+    database_url: str = typer.Option(None, "--database-url",
+                                     help="database the bots share (PostgreSQL for R1 as in Kubernetes); "
+                                          "default: SQLite in a temporary directory"),
+) -> None:
+    """Faults and attacks: one JSON line per scenario (scenario, sent, answered, lost, duplicated, leaked)."""
+    from bot.faults import run_scenarios
+
+    names = [n.strip().upper() for n in scenarios.split(",") if n.strip()]
+    run(run_scenarios(settings(), names, events=events, hostile=hostile, database_url=database_url,
+                      emit=print_json))

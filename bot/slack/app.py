@@ -247,7 +247,9 @@ class RatchetSlackApp:
     # --- serving -------------------------------------------------------------------------------------------
     async def serve_http(self, host: str, port: int) -> web.AppRunner:
         """Serve ``/slack/events`` over HTTP (signing-secret mode); returns the runner to stop it."""
-        runner = web.AppRunner(self.app.web_app(path="/slack/events", port=port))
+        web_app = self.app.web_app(path="/slack/events", port=port)
+        web_app.middlewares.append(_reject_unparsable)
+        runner = web.AppRunner(web_app)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
         log.info("slack.http_listening", host=host, port=port)
@@ -268,3 +270,19 @@ class RatchetSlackApp:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
             await AsyncSocketModeHandler(self.app, bot.slack_app_token).start_async()
+
+
+@web.middleware
+async def _reject_unparsable(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A body bolt cannot parse (not JSON, not an object, an ``event`` that is not an object, a broken
+    ``payload`` form field) gets 400, not a 500 with a stack trace: bolt parses the body before it checks the
+    signature, so anyone could otherwise fill the log."""
+    try:
+        if request.content_type == "application/json":
+            body = json.loads(await request.read())  # aiohttp keeps the bytes: bolt reads them again
+            if not isinstance(body, dict) or not isinstance(body.get("event", {}), dict):
+                raise ValueError("a Slack request body is a JSON object whose event is an object")
+        return await handler(request)
+    except (ValueError, AttributeError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+        log.warning("slack.unparsable_request", error=repr(exc)[:200])
+        return web.Response(status=400, text="malformed request")

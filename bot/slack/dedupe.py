@@ -138,7 +138,8 @@ class DedupeEvents(AsyncMiddleware):
         if req.context.get("ratchet_recovered"):
             return await next()  # replayed from the ledger: already claimed by this process
         if event_id:
-            kind = (body.get("event") or {}).get("type", "?")
+            event = body.get("event")
+            kind = str(event.get("type", "?")) if isinstance(event, dict) else "?"
             if not await asyncio.to_thread(self.ledger.claim, event_id, kind, body):
                 return BoltResponse(status=200, body="")
             req.context["ratchet_event_id"] = event_id
