@@ -157,6 +157,9 @@ class RatchetSlackApp:
             await self._finish(context)
 
     async def _answer_event(self, event: dict[str, Any], context: dict[str, Any]) -> None:
+        if not event.get("channel") or not event.get("ts"):
+            log.warning("slack.event_without_channel", event_id=context.get("ratchet_event_id"))
+            return await self._finish(context)  # nowhere to answer: done, never replayed
         with request_context(context.get("ratchet_event_id")):
             channel, user = event["channel"], event.get("user")
             thread_ts = event.get("thread_ts") or event["ts"]

@@ -32,6 +32,7 @@ log = get_logger(__name__)
 IN_FLIGHT = "in_flight"
 DONE = "done"
 PROCESS_ID = uuid.uuid4().hex[:16]
+MAX_ATTEMPTS = 3  # an event that failed this often is not replayed again (it would fail forever)
 
 
 class ProcessedEvent(Base):
@@ -91,6 +92,7 @@ class EventLedger:
                 select(ProcessedEvent.event_id).where(ProcessedEvent.status == IN_FLIGHT,
                                                       ProcessedEvent.owner != self.owner,
                                                       ProcessedEvent.claimed_at < stale_before,
+                                                      ProcessedEvent.attempts < MAX_ATTEMPTS,
                                                       ProcessedEvent.payload.is_not(None)).limit(limit)))
         taken: list[tuple[str, dict]] = []
         for event_id in candidates:
