@@ -18,7 +18,6 @@ failure ("not answering right now", "something went wrong") instead of answering
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import tempfile
