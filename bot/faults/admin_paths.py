@@ -16,12 +16,9 @@ control — the HR member's own DM, where the document is allowed — shows the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -32,7 +29,7 @@ from bot.faults.harness import SECRET_GROUP, FaultBot, app_mention, event_callba
     fault_settings, leaks_secret, tally, wait_until
 from bot.slack.blocks import REGENERATE
 from bot.testing.fake_slack import TEAM
-from engine.process import free_port, http_ok
+from bot.testing.admin_server import serve_admin_page
 from engine.settings import Settings
 
 ADMIN, HR_USER, OUTSIDER = "U0ADMIN", "U0HRBOB", "U0MALLORY"
@@ -63,30 +60,6 @@ def _regenerate(answer_id: str, *, user: str, channel: str, message_ts: str) -> 
                "actions": [{"action_id": REGENERATE, "block_id": "ratchet_feedback", "value": answer_id,
                             "type": "button", "action_ts": f"{time.time():.6f}"}]}
     return urlencode({"payload": json.dumps(payload)})
-
-
-@contextlib.contextmanager
-def _admin_page(settings: Settings) -> Iterator[str]:
-    """The real admin app under uvicorn on a loopback port (a background thread); yields its URL."""
-    import uvicorn
-
-    from bot.admin_web import create_app
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while not http_ok(f"{url}/healthz"):
-        if time.monotonic() > deadline:
-            raise RuntimeError("the admin page did not start within 30 s")
-        time.sleep(0.1)
-    try:
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def _candidate(settings: Settings, where: Path) -> str:
@@ -169,7 +142,7 @@ def _page_attempts(settings: Settings, version: str, rounds: int) -> dict[str, i
     forms = {"/adapters/promote": {"version": version, "force": "on"}, "/adapters/rollback": {"force": "on"},
              "/adapters/canary": {"version": version, "percent": "50", "force": "on"}}
     sent = refused = succeeded = 0
-    with _admin_page(settings) as url:
+    with serve_admin_page(settings) as url:
         for _ in range(rounds):
             with httpx.Client(base_url=url, follow_redirects=False, timeout=60) as client:
                 failed_login = client.post("/login", data={"token": "guess"})

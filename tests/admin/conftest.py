@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import os
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from bot.admin_web import create_app
+from bot.testing.admin_server import serve_admin_page
 from engine.adapter_factory import make_random_adapter
-from engine.process import free_port, http_ok
 from engine.rag import WeaviateStore, ingest_paths
 from engine.settings import Settings
 
@@ -42,20 +38,8 @@ def admin_settings(make_settings, vllm_url: str, weaviate_endpoint: dict) -> Set
 
 def serve(settings: Settings) -> Iterator[str]:
     """Run the admin app in a background thread; yield its base URL; stop it afterwards."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while not http_ok(f"{url}/healthz"):
-        assert time.monotonic() < deadline, "admin server did not start"
-        time.sleep(0.1)
-    try:
+    with serve_admin_page(settings) as url:
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture
