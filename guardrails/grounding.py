@@ -185,9 +185,18 @@ class GroundedSentence:
         return self.source is not None
 
 
+_COMMAND = re.compile(r"^\s*(?:\$\s*)?(?:pip3?|python3?(?:\.\d+)?|py|apt(?:-get)?|dpkg|git|sudo|npm|conda|"
+                      r"ratchet|docker|kubectl|systemctl|curl|ssh|make|bash|sh|source)\s+\S", re.IGNORECASE)
+_SPACES = re.compile(r"\s+")
+
+
 def _verbatim_ok(sentence: str, chunk_text: str) -> bool:
     lowered = chunk_text.lower()
     names = {i.split("(")[0] or i for i in identifiers(sentence)}  # json.dumps(obj) -> json.dumps
+    if _COMMAND.match(sentence):  # a command line is right only as the documents write it
+        command = _SPACES.sub(" ", strip_markers(sentence).rstrip(".:;").lstrip("$ ").strip()).lower()
+        if command not in _SPACES.sub(" ", lowered):
+            return False
     return (all(n in chunk_text for n in _NUMBER.findall(sentence))
             and all(name.lower() in lowered for name in names))
 

@@ -36,6 +36,7 @@ def test_identifiers_are_code_like_tokens() -> None:
     ("Full-time employees get 25 days of paid vacation per year [1].", 0),
     ("To promote a version, run `ratchet adapters promote VERSION`.", 1),
     ("Mounts are listed in /etc/fstab and `mount -a` mounts them.", 2),
+    ("ratchet adapters promote VERSION [2]", 1),  # a command line exactly as the documents write it
     ("Employees receive a generous amount of paid time off every year.", 0),  # paraphrase: by embedding
 ])
 def test_a_supported_sentence_gets_the_chunk_that_supports_it(embedder, sentence: str, source: int) -> None:
@@ -49,6 +50,7 @@ def test_a_supported_sentence_gets_the_chunk_that_supports_it(embedder, sentence
     "To promote a version, run `ratchet adapters deploy VERSION`.",  # an invented command
     "Post about the promotion on Facebook and in a Twitter tweet.",  # invented procedure
     "There is no command to promote an adapter version.",  # a negation the documents do not make
+    "pip install ratchet adapters promote",  # a command line of words the documents use, but never wrote
 ])
 def test_an_invented_sentence_is_not_supported(embedder, sentence: str) -> None:
     assert attribute(sentence, CHUNKS, embedder, 0.55).source is None
