@@ -31,8 +31,7 @@ from engine.errors import RatchetError
 from engine.rag import RetrievedChunk, ingest_paths
 from engine.settings import Settings
 from feedback.answer_quality import ReferenceQuestion, Scored, load_questions, summarise
-from guardrails.grounding import MIN_SENTENCE_WORDS, words
-from guardrails.streaming import split_sentences
+from guardrails.grounding import sentences
 
 REPO = Path(__file__).resolve().parents[1]
 ANSWERS_DIR = REPO / "tests" / "answers"
@@ -70,10 +69,6 @@ def bench_settings(base: Settings, data_dir: Path, collection: str = BENCH_COLLE
     })
 
 
-def _claims(text: str) -> list[str]:
-    return [s for s in split_sentences(text) if len(words(s)) >= MIN_SENTENCE_WORDS]
-
-
 async def score_one(parts: Components, pipeline: Pipeline, q: ReferenceQuestion,
                     user: str = "bench") -> tuple[Scored, dict[str, Any]]:
     """Ask ``q`` through the pipeline and score the answer (and the model's own text)."""
@@ -97,7 +92,7 @@ async def score_one(parts: Components, pipeline: Pipeline, q: ReferenceQuestion,
                 (await call(guard.attribute, sentence["text"], [chunk.text])).supported:
             supported += 1
     model_text = (record.guardrails or {}).get("model_text", "") if record is not None else ""
-    model_claims = _claims(model_text)
+    model_claims = sentences(model_text)
     texts = [c.text for c in retrieval.chunks]
     model_supported = 0
     if guard is not None and texts:

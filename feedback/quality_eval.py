@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 from engine.llm_client import LLMClient
 from engine.rag.embedder import Embedder
 from feedback.answer_quality import facts_found
+from guardrails.grounding import attribute, identifiers, sentences, strip_markers
 
 if TYPE_CHECKING:
     from feedback.datasets import PreferenceData
-from guardrails.grounding import MIN_SENTENCE_WORDS, attribute, identifiers, split_text, strip_markers, words
 
 _SOURCE_START = re.compile(r"^\[(\d{1,2})\] ", re.MULTILINE)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
@@ -93,13 +93,9 @@ def reference_tokens(text: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _claims(text: str) -> list[str]:
-    return [s for s in split_text(text) if len(words(s)) >= MIN_SENTENCE_WORDS]
-
-
 def _declines(text: str, refusal_markers: Sequence[str]) -> bool:
     lowered = text.lower()
-    return not _claims(text) or any(m in lowered for m in refusal_markers)
+    return not sentences(text) or any(m in lowered for m in refusal_markers)
 
 
 def score_texts(texts: Sequence[str], items: Sequence[EvalItem], embedder: Embedder, *, similarity: float,
@@ -111,7 +107,7 @@ def score_texts(texts: Sequence[str], items: Sequence[EvalItem], embedder: Embed
     declined: list[bool] = []
     wrong: list[bool] = []
     for text, item in zip(texts, items, strict=True):
-        claims_here = [c for c in _claims(text) if not any(m in c.lower() for m in markers)]  # a refusal claims nothing
+        claims_here = [c for c in sentences(text) if not any(m in c.lower() for m in markers)]  # a refusal claims nothing
         found = [attribute(c, item.sources, embedder, similarity).supported for c in claims_here]
         claims += len(found)
         supported += sum(found)

@@ -81,11 +81,6 @@ class _Masker:
         return masked
 
 
-def split_sentences(text: str) -> list[str]:
-    """``text`` cut after sentence ends and line breaks (every piece kept, whitespace trimmed)."""
-    return split_text(text)
-
-
 async def guarded_stream(checks: OutputChecks, deltas: AsyncIterator[str], *, question: str,
                          chunks: Sequence, model: str) -> AsyncIterator[OutputEvent]:
     """Yield released sentences as :class:`OutputEvent` s, then one final event with the verdict."""
@@ -117,11 +112,11 @@ async def guarded_stream(checks: OutputChecks, deltas: AsyncIterator[str], *, qu
         return None
 
     async for delta in deltas:
-        for piece in split_sentences(masker.feed(delta)):
+        for piece in split_text(masker.feed(delta)):
             event = await judge(piece)
             if event is not None:
                 yield event
-    for piece in split_sentences(masker.flush()):
+    for piece in split_text(masker.flush()):
         event = await judge(piece)
         if event is not None:
             yield event
