@@ -31,7 +31,7 @@ from engine.errors import RatchetError
 from engine.rag import RetrievedChunk, ingest_paths
 from engine.settings import Settings
 from feedback.answer_quality import ReferenceQuestion, Scored, load_questions, summarise
-from guardrails.grounding import sentences
+from guardrails.grounding import evidence_text, sentences
 
 REPO = Path(__file__).resolve().parents[1]
 ANSWERS_DIR = REPO / "tests" / "answers"
@@ -89,11 +89,11 @@ async def score_one(parts: Components, pipeline: Pipeline, q: ReferenceQuestion,
         chunk_id = record.chunk_ids[source] if isinstance(source, int) and source < len(record.chunk_ids) else None
         chunk = by_id.get(chunk_id) if chunk_id else None
         if chunk is not None and guard is not None and \
-                (await call(guard.attribute, sentence["text"], [chunk.text])).supported:
+                (await call(guard.attribute, sentence["text"], [evidence_text(chunk)])).supported:
             supported += 1
     model_text = (record.guardrails or {}).get("model_text", "") if record is not None else ""
     model_claims = sentences(model_text)
-    texts = [c.text for c in retrieval.chunks]
+    texts = [evidence_text(c) for c in retrieval.chunks]
     model_supported = 0
     if guard is not None and texts:
         for claim in model_claims:

@@ -38,6 +38,7 @@ from feedback.datasets import build_preference_data
 from feedback.gate import GateReport, evaluate_candidate
 from feedback.jobs import train_and_register
 from feedback.quality_eval import QUALITY_METRICS, EvalItem
+from guardrails.grounding import evidence_text
 from feedback.training import training_config
 
 VOTED_MARK = "votes.done"
@@ -70,7 +71,7 @@ async def heldout_items(parts: Components, questions: list[ReferenceQuestion]) -
             chunks, _ = parts.guardrails.check_chunks(chunks)
         if not chunks or not retrieval.enough_evidence:
             continue
-        items.append(EvalItem(prompt=build_messages(q.question, chunks), sources=[c.text for c in chunks],
+        items.append(EvalItem(prompt=build_messages(q.question, chunks), sources=[evidence_text(c) for c in chunks],
                               facts=q.facts, answerable=q.answerable))
     return items
 

@@ -213,6 +213,14 @@ class GuardrailSettings(Section):
     extractive_min_relevance: float = Field(
         default=0.35, description="a document sentence is quoted only this relevant to the question (cosine + "
                                   "keyword overlap); none relevant enough = 'not enough evidence'")
+    extractive_quote_min_relevance: float = Field(
+        default=0.25, description="once the documents answer, a sentence is quoted only this relevant by the "
+                                  "same measure (the ranker picks among these)")
+    sentence_ranker: bool = Field(
+        default=True, description="pick the sentences of an extractive answer with the learned ranker "
+                                  "(guardrails/sentence_ranker.py); off = the fixed relevance formula")
+    sentence_ranker_path: Path | None = Field(
+        default=None, description="a sentence-ranker artifact (JSON) other than the packaged one")
     torch_threads: int | None = Field(
         default=1, ge=1,
         description="torch threads while the rails embed; 1 avoids oversubscribing a CPU shared with vLLM "

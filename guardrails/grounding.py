@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.rag.embedder import Embedder
+from engine.rag.types import RetrievedChunk
+from guardrails.sentence_ranker import Candidate, SentenceRanker, feature_row, formula_relevance, log_words, order
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"[a-z0-9]+")
@@ -243,45 +245,112 @@ def _window_overlap(words: set[str], chunk_text: str, negated: bool) -> float:
     return best
 
 
+# --- evidence: what a chunk supports claims with --------------------------------------------------------------
+_ENTRY_KEYWORD = re.compile(r"^(?:class|exception|async|awaitable|abstractmethod|classmethod|staticmethod|"
+                            r"coroutine|property|method|function|attribute|data)\s+")
+_ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{2,}")
+
+
+def entry_name(heading: str) -> str | None:
+    """The API entry a heading path ends in (``shutil.disk_usage(path)``, ``class datetime.timedelta(...)``,
+    ``PYTHONPATH``, ``--user``), or None for a prose heading (``Defining Networks``)."""
+    last = heading.rsplit(" > ", 1)[-1].strip()
+    bare = _ENTRY_KEYWORD.sub("", last)
+    name = bare.split("(", 1)[0]
+    if not name or " " in name:
+        return None
+    if "(" in bare or identifiers(name) or _ENV_NAME.fullmatch(name):
+        return last
+    return None
+
+
+def evidence_text(chunk: RetrievedChunk) -> str:
+    """The text a chunk supports sentences with: its own, led by the API entry its heading names
+    (``shutil.disk_usage(path): Return disk usage …``), so a quote keeps the name it describes and a
+    sentence naming the entry is checked against the entry's own description."""
+    entry = entry_name(chunk.heading or "")
+    if entry is None or chunk.text.lstrip().startswith(entry):
+        return chunk.text
+    return f"{entry}: {chunk.text.lstrip()}"
+
+
 # --- extraction: quote the documents -----------------------------------------------------------------------
 QUOTE_MAX_CHARS = 300
 
 
-def extract(question: str, chunk_texts: Sequence[str], embedder: Embedder, *, max_chars: int,
-            min_relevance: float, max_sentences: int = 4) -> list[GroundedSentence]:
-    """The chunk sentences that answer ``question`` best (relevance = cosine to the question plus keyword
-    overlap, a little less for lower-ranked chunks), at most ``max_chars`` in all, in reading order.
-    Empty when nothing reaches ``min_relevance``: then the documents do not answer the question."""
-    if not chunk_texts:
-        return []
-    q_vector = embedder.embed([question])[0]
+def candidates(question: str, chunks: Sequence[RetrievedChunk], embedder: Embedder) -> list[Candidate]:
+    """Every quotable sentence of ``chunks`` with its ranking features (see :mod:`guardrails.sentence_ranker`)."""
+    entries = [(c.heading or "").rsplit(" > ", 1)[-1] for c in chunks]
+    vectors = embedder.embed([question, *entries])
+    q_vector, heading_vectors = vectors[0], vectors[1:]
     q_words = _content_words(question)
-    scored: list[tuple[float, int, int, str]] = []
-    for i, text in enumerate(chunk_texts):
+    out: list[Candidate] = []
+    for i, chunk in enumerate(chunks):
+        text = evidence_text(chunk)
         parts = sentences(text)
         if not parts:
             continue
+        lines = split_text(text)
         sims = _chunk_vectors(text, embedder) @ q_vector
+        heading_words = _content_words(chunk.heading or "")
+        heading_similarity = float(heading_vectors[i] @ q_vector)
+        starts_inside = chunk.text.lstrip()[:1].islower()  # overlap with the previous chunk
         for j, (part, sim) in enumerate(zip(parts, sims)):
-            if j == 0 and part[:1].islower():
-                continue  # the chunk starts inside a sentence (overlap with the previous chunk): not quotable
+            if j == 0 and starts_inside:
+                continue  # a piece of a sentence is not quotable
+            at = lines.index(part) if part in lines else -1
             overlap = len(q_words & _content_words(part)) / max(1, len(q_words))
-            scored.append((float(sim) + 0.3 * overlap - 0.02 * i, i, j, part))
-    scored.sort(key=lambda row: -row[0])
-    picked: list[tuple[int, int, str, float]] = []
+            features = feature_row(
+                sentence_similarity=float(sim), heading_similarity=heading_similarity, question_overlap=overlap,
+                heading_overlap=len(q_words & heading_words) / max(1, len(q_words)), chunk_rank=i,
+                chunk_score=chunk.score, position=min(j, 10), first_sentence=int(j == 0),
+                has_identifier=int(bool(identifiers(part))), log_words=log_words(len(words(part))),
+                code_example=int(part.lstrip().startswith((">>>", "..."))),
+                api_entry=int(entry_name(chunk.heading or "") is not None),
+                negated=int(bool(_NEGATION.search(part))), table_row=int("|" in part))
+            out.append(Candidate(chunk=i, position=j, text=part,
+                                 following=lines[at + 1] if 0 <= at < len(lines) - 1 else "",
+                                 relevance=formula_relevance(float(sim), overlap, i), features=features))
+    return out
+
+
+def _quote(candidate: Candidate) -> str:
+    """The sentence as quoted: with the line it introduces when it ends in ":" (a command, a value), and
+    at most ``QUOTE_MAX_CHARS``."""
+    text = candidate.text
+    if text.rstrip().endswith(":") and candidate.following:
+        text = f"{text} {candidate.following}"
+    return text if len(text) <= QUOTE_MAX_CHARS else text[:QUOTE_MAX_CHARS].rsplit(" ", 1)[0] + " …"
+
+
+def extract(question: str, chunks: Sequence[RetrievedChunk], embedder: Embedder, *, max_chars: int,
+            min_relevance: float, quote_min_relevance: float | None = None, ranker: SentenceRanker | None = None,
+            max_sentences: int = 4) -> list[GroundedSentence]:
+    """The chunk sentences that answer ``question`` best, at most ``max_chars`` in all, in reading order.
+
+    The documents answer only when some sentence reaches ``min_relevance`` by the fixed formula (cosine to
+    the question plus keyword overlap, a little less for lower-ranked chunks); else the result is empty.
+    Which sentences are quoted is the ranker's choice (the formula's without one), among those that reach
+    ``quote_min_relevance`` (default ``min_relevance``) by the formula."""
+    pool = candidates(question, chunks, embedder)
+    if not pool or max(c.relevance for c in pool) < min_relevance:
+        return []
+    floor = min_relevance if quote_min_relevance is None else quote_min_relevance
+    pool = [c for c in pool if c.relevance >= floor]
+    picked: list[tuple[Candidate, str]] = []
     used = 0
     seen: set[str] = set()
-    for score, i, j, part in scored:
-        if score < min_relevance or len(picked) >= max_sentences:
+    for candidate in order(pool, ranker):
+        if len(picked) >= max_sentences:
             break
-        key = " ".join(words(part))
+        key = " ".join(words(candidate.text))
         if key in seen:
             continue  # the same sentence from an overlapping or duplicate chunk
         seen.add(key)
-        quote = part if len(part) <= QUOTE_MAX_CHARS else part[:QUOTE_MAX_CHARS].rsplit(" ", 1)[0] + " …"
+        quote = _quote(candidate)
         if picked and used + len(quote) > max_chars:
             continue
-        picked.append((i, j, quote, score))
+        picked.append((candidate, quote))
         used += len(quote)
-    picked.sort()
-    return [GroundedSentence(quote, i, score) for i, _, quote, score in picked]
+    picked.sort(key=lambda pair: (pair[0].chunk, pair[0].position))
+    return [GroundedSentence(quote, c.chunk, c.relevance) for c, quote in picked]

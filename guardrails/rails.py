@@ -22,9 +22,12 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TypeVar
 
 from engine.logs import get_logger
+from engine.rag import RetrievedChunk
 from engine.metrics import REFUSALS, SELF_CHECK_UNAVAILABLE
 from engine.settings import Settings
-from guardrails.grounding import GroundedSentence, Support, attribute, extract, support
+from guardrails.grounding import GroundedSentence, Support, attribute, evidence_text, extract, support
+from guardrails.sentence_ranker import PACKAGED_PATH as SENTENCE_RANKER_PATH
+from guardrails.sentence_ranker import SentenceRanker
 from guardrails.masking import mask_text
 from guardrails.nemo_app import RailsPool, config_dir
 from guardrails.normalize import strip_invisible
@@ -53,6 +56,8 @@ class Guardrails:
         self.pool = RailsPool(settings)
         self._semantic: SemanticDetector | None = None
         self._detector: DetectorArtifact | None = None
+        self._sentence_ranker: SentenceRanker | None = None
+        self._sentence_ranker_loaded = False
         self._prechecks: OrderedDict[str, tuple[RailVerdict, DetectorScore | None]] = OrderedDict()
 
     # --- shared pieces -------------------------------------------------------------------------------
@@ -235,7 +240,7 @@ class Guardrails:
         if not self.config.fact_check:
             return Support(1.0, [], 0)
         with timed(timings, "output.fact_check"), limited_threads(self.config.torch_threads):
-            return support(text, [c.text for c in chunks], self.semantic.embedder,
+            return support(text, [evidence_text(c) for c in chunks], self.semantic.embedder,
                            self.config.fact_check_sentence_similarity)
 
     async def self_check_output(self, text: str, question: str, model: str, timings: dict[str, float],
@@ -288,12 +293,22 @@ class Guardrails:
             return attribute(sentence, chunk_texts, self.semantic.embedder,
                              self.config.fact_check_sentence_similarity)
 
-    def extract(self, question: str, chunks: Sequence) -> list[GroundedSentence]:
+    @property
+    def sentence_ranker(self) -> SentenceRanker | None:
+        """The model that picks the sentences of an extractive answer (loaded on first use; None = formula)."""
+        if not self._sentence_ranker_loaded:
+            path = self.config.sentence_ranker_path or SENTENCE_RANKER_PATH
+            self._sentence_ranker = SentenceRanker.load(path) if self.config.sentence_ranker else None
+            self._sentence_ranker_loaded = True
+        return self._sentence_ranker
+
+    def extract(self, question: str, chunks: Sequence[RetrievedChunk]) -> list[GroundedSentence]:
         """The few sentences of ``chunks`` that answer ``question`` (empty: they do not answer it)."""
         with limited_threads(self.config.torch_threads):
-            return extract(question, [c.text for c in chunks], self.semantic.embedder,
+            return extract(question, chunks, self.semantic.embedder, ranker=self.sentence_ranker,
                            max_chars=self.config.extractive_max_chars,
-                           min_relevance=self.config.extractive_min_relevance)
+                           min_relevance=self.config.extractive_min_relevance,
+                           quote_min_relevance=self.config.extractive_quote_min_relevance)
 
     def output_checks(self) -> OutputChecks:
         """The narrow view of these rails that the streaming output rails use."""

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engine.logs import get_logger
-from guardrails.grounding import MIN_SENTENCE_WORDS, GroundedSentence, Support, split_text, words
+from engine.rag import RetrievedChunk
+from guardrails.grounding import MIN_SENTENCE_WORDS, GroundedSentence, Support, evidence_text, split_text, words
 from guardrails.verdict import OutputEvent, RailVerdict
 
 if TYPE_CHECKING:
@@ -82,12 +83,12 @@ class _Masker:
 
 
 async def guarded_stream(checks: OutputChecks, deltas: AsyncIterator[str], *, question: str,
-                         chunks: Sequence, model: str) -> AsyncIterator[OutputEvent]:
+                         chunks: Sequence[RetrievedChunk], model: str) -> AsyncIterator[OutputEvent]:
     """Yield released sentences as :class:`OutputEvent` s, then one final event with the verdict."""
     timings: dict[str, float] = {}
     flags: list[str] = []
     masker = _Masker(checks, timings, flags)
-    texts = [c.text for c in chunks]
+    texts = [evidence_text(c) for c in chunks]
     grounding = checks.config.enabled and checks.config.fact_check
     released: list[GroundedSentence] = []
     held: list[str] = []

@@ -127,6 +127,23 @@ def bench_answers(
                limit=limit, out=out, emit=print_json, collection=collection))
 
 
+@bench_app.command("sentence-ranker")
+@friendly_errors
+def bench_sentence_ranker(
+    questions: Path = typer.Option(None, help="question set (default: the repo's tests/answers/questions.jsonl)"),
+    docs: Path = typer.Option(None, help="the Python docs' html dir (default: Debian's python3-doc)"),
+    write: Path = typer.Option(None, help="save the trained ranker here (the packaged one: "
+                                          "guardrails/config/sentence_ranker.json)"),
+    regularisation: float = typer.Option(0.01, help="inverse L2 strength of the logistic model"),
+) -> None:
+    """Train the extractive answers' sentence ranker on the train questions; quote accuracy per split."""
+    from bot.bench_answers import ANSWERS_DIR
+    from bot.bench_ranker import bench_sentence_ranker as _bench
+
+    run(_bench(settings(), questions_path=questions or ANSWERS_DIR / "questions.jsonl", docs=docs, write=write,
+               regularisation=regularisation, emit=print_json))
+
+
 @bench_app.command("loop")
 @friendly_errors
 def bench_loop(
