@@ -17,6 +17,7 @@ skipped, so training settings can be compared on the same votes. One JSON line w
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -44,18 +45,25 @@ from feedback.training import training_config
 VOTED_MARK = "votes.done"
 
 
-async def _ask_and_vote(parts: Components, pipeline: Pipeline, questions: list[ReferenceQuestion]) -> dict[str, int]:
-    """Every train question answered and voted on by its simulated asker; returns the vote counts."""
+async def _ask_and_vote(parts: Components, pipeline: Pipeline, questions: list[ReferenceQuestion],
+                        concurrency: int = 1) -> dict[str, int]:
+    """Every train question answered and voted on by its simulated asker (``concurrency`` employees asking
+    at once, as in a busy workspace); returns the vote counts."""
     counts = {"up": 0, "down": 0, "none": 0}
-    with Progress() as progress:
-        task = progress.add_task("employees asking and voting", total=len(questions))
-        for i, q in enumerate(questions):
+    slots = asyncio.Semaphore(max(1, concurrency))
+
+    async def ask(i: int, q: ReferenceQuestion) -> None:
+        async with slots:
             scored, detail = await score_one(parts, pipeline, q, user=f"sim-{i}")
             value = vote(scored)
             if value and detail["answer_id"]:
                 await call(parts.feedback.record_vote, detail["answer_id"], f"sim-{i}", value, "slack")
             counts["up" if value > 0 else "down" if value < 0 else "none"] += 1
             progress.advance(task)
+
+    with Progress() as progress:
+        task = progress.add_task("employees asking and voting", total=len(questions))
+        await asyncio.gather(*(ask(i, q) for i, q in enumerate(questions)))
     return counts
 
 
@@ -94,7 +102,7 @@ def _figures(report: GateReport) -> dict[str, Any]:
 
 async def bench_loop(base: Settings, *, questions_path: Path, docs: Path | None, work: Path,
                      overrides: dict[str, Any], train_limit: int | None, heldout_limit: int | None,
-                     flipped: bool, emit: Callable[[dict], None]) -> dict[str, Any]:
+                     flipped: bool, emit: Callable[[dict], None], concurrency: int = 1) -> dict[str, Any]:
     """Run the loop (see the module docstring); emit and return one JSON object."""
     started = time.perf_counter()
     questions = load_questions(questions_path)
@@ -116,7 +124,7 @@ async def bench_loop(base: Settings, *, questions_path: Path, docs: Path | None,
             result["votes_reused"] = True
         else:
             t = time.perf_counter()
-            result["votes"] = await _ask_and_vote(parts, pipeline, train)
+            result["votes"] = await _ask_and_vote(parts, pipeline, train, concurrency)
             result["ask_and_vote_s"] = round(time.perf_counter() - t, 1)
             marker.write_text(json.dumps(result["votes"]))
         items = await heldout_items(parts, heldout)

@@ -32,10 +32,11 @@ class Case:
 
 @dataclass(frozen=True)
 class Chunk:
-    """A minimal retrieved chunk (the shape :meth:`Guardrails.check_chunks` accepts)."""
+    """A minimal retrieved chunk (the shape :meth:`Guardrails.check_chunks` and the output rails accept)."""
 
     chunk_id: str
     text: str
+    heading: str = ""
 
 
 def _read(path: Path) -> Any:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -264,7 +265,14 @@ def entry_name(heading: str) -> str | None:
     return None
 
 
-def evidence_text(chunk: RetrievedChunk) -> str:
+class Evidence(Protocol):
+    """What grounding reads of a chunk (a :class:`RetrievedChunk` is one)."""
+
+    text: str
+    heading: str
+
+
+def evidence_text(chunk: Evidence) -> str:
     """The text a chunk supports sentences with: its own, led by the API entry its heading names
     (``shutil.disk_usage(path): Return disk usage …``), so a quote keeps the name it describes and a
     sentence naming the entry is checked against the entry's own description."""

@@ -159,6 +159,7 @@ def bench_loop(
     max_length: int = typer.Option(None, help="override feedback.training.max_length"),
     max_steps: int = typer.Option(None, help="override feedback.training.max_steps"),
     flipped: bool = typer.Option(True, help="also train on reversed preferences and gate it"),
+    concurrency: int = typer.Option(4, help="simulated employees asking at once"),
 ) -> None:
     """Votes on train questions -> trained adapter -> held-out quality before/after and the gate's verdicts."""
     import tempfile
@@ -175,7 +176,8 @@ def bench_loop(
         with contextlib.redirect_stdout(sys.stderr):  # trainers print; stdout is for the JSON line
             result = run(_bench(settings(), questions_path=questions or ANSWERS_DIR / "questions.jsonl", docs=docs,
                                 work=where, overrides=overrides, train_limit=train_limit,
-                                heldout_limit=heldout_limit, flipped=flipped, emit=lambda _: None))
+                                heldout_limit=heldout_limit, flipped=flipped, emit=lambda _: None,
+                                concurrency=concurrency))
         print_json(result)
 
 
