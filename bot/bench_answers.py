@@ -55,9 +55,14 @@ def docs_dir(configured: Path | None = None) -> Path:
                          hint="apt-get install python3-doc (make test installs it), or pass --docs DIR")
 
 
-def corpus_pages(docs: Path, manifest: Path = ANSWERS_DIR / "corpus.json") -> list[Path]:
-    pages = json.loads(manifest.read_text(encoding="utf-8"))["pages"]
-    return [docs / page for page in pages]
+def corpus_pages(docs: Path, manifest: Path = ANSWERS_DIR / "corpus.json",
+                 cited_by: list[ReferenceQuestion] | None = None) -> list[Path]:
+    """The corpus pages; with ``cited_by``, only the pages those questions cite (a quick slice)."""
+    pages = [docs / page for page in json.loads(manifest.read_text(encoding="utf-8"))["pages"]]
+    if cited_by is not None:
+        cited = {q.source for q in cited_by if q.source}
+        pages = [p for p in pages if any(str(p).endswith("/" + c) for c in cited)]
+    return pages
 
 
 def bench_settings(base: Settings, data_dir: Path, collection: str = BENCH_COLLECTION) -> Settings:
@@ -128,11 +133,9 @@ async def bench_answers(base: Settings, *, questions_path: Path, docs: Path | No
                         out: Path | None, emit: Callable[[dict], None], cited_pages_only: bool = False,
                         collection: str = BENCH_COLLECTION) -> list[dict]:
     """Ingest the corpus, answer the questions, print one JSON line per split; returns them."""
-    pages = corpus_pages(docs_dir(docs))
     questions = [q for q in load_questions(questions_path) if split in ("all", q.split)][:limit]
-    if cited_pages_only:  # a quick slice: only the pages the chosen questions cite (fewer distractors)
-        cited = {q.source for q in questions if q.source}
-        pages = [p for p in pages if any(str(p).endswith("/" + c) for c in cited)]
+    # a quick slice: only the pages the chosen questions cite (fewer distractors)
+    pages = corpus_pages(docs_dir(docs), cited_by=questions if cited_pages_only else None)
     lines: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="ratchet-bench-answers-") as tmp:
         s = bench_settings(base, Path(tmp), collection=collection)
