@@ -176,7 +176,7 @@ async def _end_to_end(guard: Guardrails, settings: Settings, questions: list[Cas
 
 def _top_chunks(guard: Guardrails, question: str, documents: list[Chunk], k: int = 3) -> list[Chunk]:
     """The ``k`` documents closest to ``question`` (a stand-in for retrieval, computed outside timing)."""
-    embedder = guard.semantic.embedder
+    embedder = guard.embedder
     scores = embedder.embed([c.text for c in documents]) @ embedder.embed([question])[0]
     order = sorted(range(len(documents)), key=lambda i: -float(scores[i]))
     return [documents[i] for i in order[:k]]

@@ -30,8 +30,9 @@ from guardrails.nemo_app import RailsPool, config_dir
 from guardrails.normalize import strip_invisible
 from guardrails.patterns import first_match, load_patterns, neutralise
 from guardrails.refusals import save_refusal
-from guardrails.detector import DetectorArtifact, DetectorScore, detector_text, load_artifact, resolve_artifact_dir
-from guardrails.semantic import SemanticDetector
+from engine.rag.embedder import Embedder
+from guardrails.detector import (DetectorArtifact, DetectorEncoder, DetectorScore, detector_text, load_artifact,
+                                 resolve_artifact_dir)
 from guardrails.streaming import OutputChecks, guarded_stream
 from guardrails.threads import limited_threads
 from guardrails.timing import timed
@@ -51,17 +52,18 @@ class Guardrails:
         self.config_dir = config_dir(settings)
         self.patterns = load_patterns(self.config_dir)
         self.pool = RailsPool(settings)
-        self._semantic: SemanticDetector | None = None
+        self._embedder: Embedder | None = None
         self._detector: DetectorArtifact | None = None
+        self._encoder: DetectorEncoder | None = None
         self._prechecks: OrderedDict[str, tuple[RailVerdict, DetectorScore | None]] = OrderedDict()
 
     # --- shared pieces -------------------------------------------------------------------------------
     @property
-    def semantic(self) -> SemanticDetector:
-        """The embedding-similarity detector (loaded on first use)."""
-        if self._semantic is None:
-            self._semantic = SemanticDetector(self.settings.rag, self.config_dir)
-        return self._semantic
+    def embedder(self) -> Embedder:
+        """The embeddings model retrieval uses (fact check, attribution, extraction; loaded on first use)."""
+        if self._embedder is None:
+            self._embedder = Embedder(self.settings.rag)
+        return self._embedder
 
     @property
     def detector(self) -> DetectorArtifact:
@@ -69,6 +71,20 @@ class Guardrails:
         if self._detector is None:
             self._detector = load_artifact(resolve_artifact_dir(self.config.detector_dir, self.settings.data_dir))
         return self._detector
+
+    @property
+    def encoder(self) -> DetectorEncoder:
+        """The detector's own quantised copy of the embeddings model (loaded on first use)."""
+        if self._encoder is None:
+            self._encoder = DetectorEncoder(self.embedder.path, self.detector.encoder["max_tokens"])
+        return self._encoder
+
+    def detector_score(self, text: str) -> DetectorScore:
+        """The learned detector's verdict on ``text`` (one encode, one torch thread)."""
+        g = self.config
+        with limited_threads(g.torch_threads):
+            vector = self.encoder.embed_one(detector_text(text))
+        return self.detector.score(vector, text, g.detector_threshold, g.detector_suspicion)
 
     def mask(self, text: str, *, pii: bool) -> tuple[str, list[str]]:
         """Mask secrets (if configured) and PII kinds (if ``pii``); returns text and flags."""
@@ -83,10 +99,11 @@ class Guardrails:
 
     def warm_up(self, model: str | None = None) -> None:
         """Load the embeddings model, reference vectors and (for ``model``) the NeMo rails now."""
-        if self.config.semantic_detector or self.config.fact_check:
-            with limited_threads(self.config.torch_threads):
-                self.semantic.embedder.embed_one("warm up")
-                self.detector  # noqa: B018 - loads the artifact now
+        with limited_threads(self.config.torch_threads):
+            if self.config.fact_check:
+                self.embedder.embed_one("warm up")
+            if self.config.semantic_detector:
+                self.encoder.embed_one("warm up")
         if model:
             self.pool.get(model)
 
@@ -137,9 +154,9 @@ class Guardrails:
                 return RailVerdict.refuse("input.jailbreak_patterns", text, timings, flags), None
         score = None
         if g.semantic_detector:
-            embedder, head = self.semantic.embedder, self.detector  # loading is not part of the rail's time
-            with timed(timings, "input.semantic_detector"), limited_threads(g.torch_threads):
-                score = head.score(embedder.embed_one(detector_text(text)), g.detector_threshold, g.detector_suspicion)
+            self.encoder  # noqa: B018 - loading is not part of the rail's time
+            with timed(timings, "input.semantic_detector"):
+                score = self.detector_score(text)
             if score.blocks:
                 log.info("rail fired", rail="input.semantic_detector", probability=round(score.probability, 3),
                          detector=score.version)
@@ -235,7 +252,7 @@ class Guardrails:
         if not self.config.fact_check:
             return Support(1.0, [], 0)
         with timed(timings, "output.fact_check"), limited_threads(self.config.torch_threads):
-            return support(text, [c.text for c in chunks], self.semantic.embedder,
+            return support(text, [c.text for c in chunks], self.embedder,
                            self.config.fact_check_sentence_similarity)
 
     async def self_check_output(self, text: str, question: str, model: str, timings: dict[str, float],
@@ -285,13 +302,13 @@ class Guardrails:
     def attribute(self, sentence: str, chunk_texts: Sequence[str]) -> GroundedSentence:
         """The chunk that supports ``sentence`` (blocking: embeds when the words alone do not decide)."""
         with limited_threads(self.config.torch_threads):
-            return attribute(sentence, chunk_texts, self.semantic.embedder,
+            return attribute(sentence, chunk_texts, self.embedder,
                              self.config.fact_check_sentence_similarity)
 
     def extract(self, question: str, chunks: Sequence) -> list[GroundedSentence]:
         """The few sentences of ``chunks`` that answer ``question`` (empty: they do not answer it)."""
         with limited_threads(self.config.torch_threads):
-            return extract(question, [c.text for c in chunks], self.semantic.embedder,
+            return extract(question, [c.text for c in chunks], self.embedder,
                            max_chars=self.config.extractive_max_chars,
                            min_relevance=self.config.extractive_min_relevance)
 
