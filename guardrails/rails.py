@@ -26,7 +26,7 @@ from engine.metrics import REFUSALS, SELF_CHECK_UNAVAILABLE
 from engine.settings import Settings
 from guardrails.grounding import GroundedSentence, Support, attribute, extract, support
 from guardrails.masking import mask_text
-from guardrails.nemo_app import RailsPool, config_dir
+from guardrails.nemo_app import DETECTOR_ACTION, RailsPool, config_dir
 from guardrails.normalize import strip_invisible
 from guardrails.patterns import first_match, load_patterns, neutralise
 from guardrails.refusals import save_refusal
@@ -51,11 +51,12 @@ class Guardrails:
         self.config = settings.guardrails
         self.config_dir = config_dir(settings)
         self.patterns = load_patterns(self.config_dir)
-        self.pool = RailsPool(settings)
+        self.pool = RailsPool(settings, actions={DETECTOR_ACTION: self.detector_action})
         self._embedder: Embedder | None = None
         self._detector: DetectorArtifact | None = None
         self._encoder: DetectorEncoder | None = None
         self._prechecks: OrderedDict[str, tuple[RailVerdict, DetectorScore | None]] = OrderedDict()
+        self._scores: OrderedDict[str, DetectorScore] = OrderedDict()
 
     # --- shared pieces -------------------------------------------------------------------------------
     @property
@@ -67,9 +68,13 @@ class Guardrails:
 
     @property
     def detector(self) -> DetectorArtifact:
-        """The learned input detector's artifact in force (loaded on first use)."""
-        if self._detector is None:
-            self._detector = load_artifact(resolve_artifact_dir(self.config.detector_dir, self.settings.data_dir))
+        """The learned input detector's artifact in force: loaded on first use, and again when retraining
+        promoted another version (the ``current`` pointer is re-read each time, a small file read)."""
+        path = resolve_artifact_dir(self.config.detector_dir, self.settings.data_dir)
+        if self._detector is None or self._detector.path != path:
+            self._detector = load_artifact(path)
+            self._scores.clear()
+            self._prechecks.clear()
         return self._detector
 
     @property
@@ -80,11 +85,22 @@ class Guardrails:
         return self._encoder
 
     def detector_score(self, text: str) -> DetectorScore:
-        """The learned detector's verdict on ``text`` (one encode, one torch thread)."""
-        g = self.config
-        with limited_threads(g.torch_threads):
-            vector = self.encoder.embed_one(detector_text(text))
-        return self.detector.score(vector, text, g.detector_threshold, g.detector_suspicion)
+        """The learned detector's verdict on ``text``: one encode on one torch thread, cached per text (the
+        cheap pre-pass and the NeMo action score the same text once)."""
+        score = self._scores.get(text)
+        if score is None:
+            g = self.config
+            with limited_threads(g.torch_threads):
+                vector = self.encoder.embed_one(detector_text(text))
+            score = self._scores[text] = self.detector.score(vector, text, g.detector_threshold, g.detector_suspicion)
+            if len(self._scores) > PRECHECK_CACHE_SIZE:
+                self._scores.popitem(last=False)
+        return score
+
+    async def detector_action(self, context: dict | None = None) -> bool:
+        """The NeMo action ``ratchet_input_detector`` (flow ``ratchet input detector`` in config/nemo/rails.co):
+        True when the learned detector refuses the user message."""
+        return self.detector_score((context or {}).get("user_message") or "").blocks
 
     def mask(self, text: str, *, pii: bool) -> tuple[str, list[str]]:
         """Mask secrets (if configured) and PII kinds (if ``pii``); returns text and flags."""
@@ -105,7 +121,7 @@ class Guardrails:
             if self.config.semantic_detector:
                 self.encoder.embed_one("warm up")
         if model:
-            self.pool.get(model)
+            self.pool.get(model, self_check_input=True)
 
     async def prepare(self, model: str) -> None:
         """Warm up everything, including NeMo's lazy first-call set-up (~30 s on a busy CPU otherwise),
@@ -165,9 +181,11 @@ class Guardrails:
         return RailVerdict(True, text, rail=rail, flags=flags, timings_ms=timings), score
 
     async def check_input(self, question: str, *, model: str, force_self_check: bool = False) -> RailVerdict:
-        """All input rails: the cheap ones (cached from :meth:`precheck_input`), then NeMo self check input —
-        only where its verdict can count: alone (``self_check_alone_blocks``) or corroborated by the
-        similarity detector. Otherwise the call cannot change the outcome and is not made."""
+        """All input rails: the cheap ones (cached from :meth:`precheck_input`), then NeMo's input rails — the
+        learned detector as the action ``ratchet_input_detector`` (its score is cached, so no second encode)
+        and ``self check input`` — only where the self-check's verdict can count: alone
+        (``self_check_alone_blocks``) or corroborated by the detector's suspicion. Otherwise the call cannot
+        change the outcome and is not made (the pre-pass already ran the same detector)."""
         verdict, score = self._precheck(question)
         if not verdict.allowed or not self.config.enabled or not self.config.self_check_input:
             return verdict
@@ -179,7 +197,7 @@ class Guardrails:
 
         try:
             with timed(verdict.timings_ms, "input.self_check"), limited_threads(self.config.torch_threads):
-                result = await asyncio.wait_for(self.pool.get(model).check_async(
+                result = await asyncio.wait_for(self.pool.get(model, self_check_input=True).check_async(
                     [{"role": "user", "content": verdict.text}], rail_types=[RailType.INPUT]
                 ), self.config.self_check_timeout_s)
         except Exception as exc:  # noqa: BLE001 - an unavailable self-check must not lose the question
