@@ -160,6 +160,13 @@ class GuardrailSettings(Section):
         default=None, ge=0.0, le=1.0,
         description="attack probability that corroborates a self-check 'block' (and so lets the self-check "
                     "run at all); default: the artifact's")
+    detector_retrain_cron: str | None = Field(
+        default=None, description="crontab for retraining the detector with admins' confirmed verdicts "
+                                  "(guardrails/detector_retrain.py), e.g. '30 2 * * *'; None: not scheduled")
+    detector_gate_tolerance: float = Field(
+        default=0.005, ge=0.0, le=0.2,
+        description="a retrained detector is promoted only if no held-out block rate drops, and the held-out "
+                    "false-positive rate does not rise, by more than this")
     self_check_input: bool = Field(default=True, description="NeMo self check input (LLM call)")
     self_check_output: bool = Field(default=True, description="NeMo self check output (LLM call)")
     self_check_alone_blocks: bool = Field(

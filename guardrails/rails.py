@@ -136,7 +136,10 @@ class Guardrails:
         return self._precheck(question)[0]
 
     def _precheck(self, question: str) -> tuple[RailVerdict, DetectorScore | None]:
-        """The cheap rails' verdict (a copy callers may change) and similarity score, cached per question."""
+        """The cheap rails' verdict (a copy callers may change) and detector score, cached per question (the
+        cache is emptied when another detector version is promoted)."""
+        if self.config.enabled and self.config.semantic_detector:
+            self.detector  # noqa: B018 - reloads a newly promoted version (and empties the caches)
         cached = self._prechecks.get(question)
         if cached is None:
             cached = self._prechecks[question] = self._run_precheck(question)
