@@ -167,7 +167,17 @@ class GuardrailSettings(Section):
         default=0.005, ge=0.0, le=0.2,
         description="a retrained detector is promoted only if no held-out block rate drops, and the held-out "
                     "false-positive rate does not rise, by more than this")
+    content_safety_url: str | None = Field(
+        default=None, description="GPU deployments: base URL of a vLLM serving a content-safety model (NeMo "
+                                  "content safety rail on input and output, guardrails/config/nemo/content_safety.yml)")
+    content_safety_model: str = Field(default="nvidia/llama-3.1-nemoguard-8b-content-safety",
+                                      description="the served name of the content-safety model")
     self_check_input: bool = Field(default=True, description="NeMo self check input (LLM call)")
+    self_check_models: dict[str, bool] = Field(
+        default_factory=dict,
+        description="per base model (its directory name, e.g. smollm2-135m-instruct): whether its input "
+                    "self-check may run; `ratchet bench guardrails` prints its held-out accuracy "
+                    "(self_check_heldout_accuracy); a model not listed follows self_check_input")
     self_check_output: bool = Field(default=True, description="NeMo self check output (LLM call)")
     self_check_alone_blocks: bool = Field(
         default=False,

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from nemoguardrails import LLMRails
 
 INPUT_FLOW = "self check input"
+SAFETY_INPUT_FLOW = "content safety check input $model=content_safety"
+SAFETY_OUTPUT_FLOW = "content safety check output $model=content_safety"
 DETECTOR_FLOW = "ratchet input detector"
 DETECTOR_ACTION = "ratchet_input_detector"
 OUTPUT_FLOW = "self check output"
@@ -61,14 +63,33 @@ def nemo_config_dict(settings: Settings, model: str, *, self_check_input: bool |
     ]
     rails = data.setdefault("rails", {})
     self_check = g.self_check_input if self_check_input is None else self_check_input
+    safety = content_safety(settings, data)
     rails.setdefault("input", {})["flows"] = ([DETECTOR_FLOW] if g.semantic_detector else []) + (
-        [INPUT_FLOW] if self_check else [])
+        [SAFETY_INPUT_FLOW] if safety else []) + ([INPUT_FLOW] if self_check else [])
     output = rails.setdefault("output", {})
-    output["flows"] = [OUTPUT_FLOW] if g.self_check_output else []
+    output["flows"] = ([SAFETY_OUTPUT_FLOW] if safety else []) + ([OUTPUT_FLOW] if g.self_check_output else [])
     output.pop("streaming", None)  # Ratchet streams sentence by sentence itself (guardrails/streaming.py)
     for prompt in data.get("prompts", []):
-        prompt["max_tokens"] = g.self_check_max_tokens
+        if prompt["task"] in ("self_check_input", "self_check_output"):
+            prompt["max_tokens"] = g.self_check_max_tokens
     return data
+
+
+def content_safety(settings: Settings, data: dict[str, Any]) -> bool:
+    """With ``guardrails.content_safety_url``: add the safety model (its own vLLM) and its prompts to ``data``."""
+    g = settings.guardrails
+    if not g.content_safety_url:
+        return False
+    path = config_dir(settings) / "nemo" / "content_safety.yml"
+    if not path.is_file():
+        raise GuardrailConfigError(f"{path} is missing: copy guardrails/config/nemo/content_safety.yml there")
+    data.setdefault("prompts", []).extend((yaml.safe_load(path.read_text(encoding="utf-8")) or {})["prompts"])
+    data["models"].append({
+        "type": "content_safety", "engine": "openai", "model": g.content_safety_model,
+        "parameters": {"base_url": f"{g.content_safety_url.rstrip('/')}/v1", "api_key": settings.engine.api_key or "EMPTY",
+                       "timeout": settings.engine.request_timeout_s, "max_retries": settings.engine.connect_retries},
+    })
+    return True
 
 
 def config_dir(settings: Settings) -> Path:

@@ -190,17 +190,20 @@ class Guardrails:
         (``self_check_alone_blocks``) or corroborated by the detector's suspicion. Otherwise the call cannot
         change the outcome and is not made (the pre-pass already ran the same detector)."""
         verdict, score = self._precheck(question)
-        if not verdict.allowed or not self.config.enabled or not self.config.self_check_input:
+        wanted = force_self_check or self.self_check_decides()
+        if not verdict.allowed or not self.config.enabled or not (wanted or self.config.content_safety_url):
             return verdict
-        if not self._corroborated(score) and not force_self_check:
+        self_check = wanted and (self._corroborated(score) or force_self_check)
+        if wanted and not self_check:
             # the model's "block" would be overruled anyway: the call cannot change the verdict, so it is not made
             verdict.flags.append("self_check_skipped")
-            return verdict
+            if not self.config.content_safety_url:
+                return verdict
         from nemoguardrails.rails.llm.options import RailStatus, RailType
 
         try:
             with timed(verdict.timings_ms, "input.self_check"), limited_threads(self.config.torch_threads):
-                result = await asyncio.wait_for(self.pool.get(model, self_check_input=True).check_async(
+                result = await asyncio.wait_for(self.pool.get(model, self_check_input=self_check).check_async(
                     [{"role": "user", "content": verdict.text}], rail_types=[RailType.INPUT]
                 ), self.config.self_check_timeout_s)
         except Exception as exc:  # noqa: BLE001 - an unavailable self-check must not lose the question
@@ -209,10 +212,17 @@ class Guardrails:
             verdict.flags.append("self_check_unavailable")
             return verdict
         if result.status == RailStatus.BLOCKED:
+            if not self_check:  # only the content-safety model ran: its verdict is final
+                return RailVerdict.refuse("input.content_safety", verdict.text, verdict.timings_ms, verdict.flags)
             if self._corroborated(score):
                 return RailVerdict.refuse("input.self_check", verdict.text, verdict.timings_ms, verdict.flags)
             verdict.flags.append("self_check_overruled")
         return verdict
+
+    def self_check_decides(self) -> bool:
+        """Whether the configured model's input self-check may run: ``self_check_models`` for its directory
+        name (measured by ``ratchet bench guardrails``: self_check_heldout_accuracy), else ``self_check_input``."""
+        return self.config.self_check_models.get(self.settings.model_dir.name, self.config.self_check_input)
 
     def _corroborated(self, score: DetectorScore | None) -> bool:
         if self.config.self_check_alone_blocks:
