@@ -73,7 +73,7 @@ class TrainConfig:
     benign_weight: float = 6.0  # workplace-like benign rows (authored, repo) count this many times
     seed: int = 14
     workplace_sources: tuple[str, ...] = ("ratchet-edgy-tune", "ratchet-requests-tune", "ratchet-near-miss-tune",
-                                          "repo-corpus", "repo-exemplars", ADMIN_SOURCE)
+                                          "ratchet-tech-tune", "repo-corpus", "repo-exemplars", ADMIN_SOURCE)
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ from guardrails import Guardrails
 from guardrails.detector import PACKAGED_DIR, DetectorEncoder, load_artifact, resolve_artifact_dir
 from guardrails.detector_train import TrainConfig, corpus_rows, embed_rows, encoder, train, write_artifact
 from guardrails.patterns import GuardrailConfigError
+from tests.guardrails.conftest import corpus_slice
 
 
 def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -20,14 +20,6 @@ def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
     return float(((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum())
                  / (len(pos) * len(neg)))
 
-
-def _slice(rows, split: str, per_label: int, seed: int = 3):
-    rng = random.Random(seed)
-    picked = []
-    for label in ("jailbreak", "prompt_extraction", "harmful", "benign"):
-        pool = [r for r in rows if r.split == split and r.label == label]
-        picked += rng.sample(pool, min(len(pool), per_label * (3 if label == "benign" else 1)))
-    return picked
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +30,7 @@ def embedder(tmp_path_factory) -> DetectorEncoder:
 
 
 def test_a_head_trained_on_a_small_tune_slice_separates_heldout_sources(embedder, tmp_path) -> None:
-    rows = corpus_rows()
-    tune, heldout = _slice(rows, "tune", 25), _slice(rows, "heldout", 15)
+    tune, heldout = corpus_slice("tune", 25), corpus_slice("heldout", 15)
     assert not {r.source for r in tune} & {r.source for r in heldout}
     result = train(embedder, tune, heldout, TrainConfig(folds=3), version="test-slice")
     artifact = load_artifact(write_artifact(result, tmp_path))
@@ -80,7 +71,7 @@ def test_rails_refuse_with_the_learned_detector_and_spare_edgy_questions(make_se
 
 def test_a_promoted_artifact_in_the_data_dir_replaces_the_packaged_one(make_settings, embedder) -> None:
     settings = make_settings()
-    rows = _slice(corpus_rows(), "tune", 10)
+    rows = corpus_slice("tune", 10)
     result = train(embedder, rows, config=TrainConfig(folds=2), version="v-test")
     result.detector["threshold"] = 0.999999  # this version refuses (almost) nothing
     out = settings.data_dir / "guardrails" / "detector"

@@ -4,28 +4,19 @@ through its held-out gate."""
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 
 from guardrails import Guardrails
 from guardrails.detector import resolve_artifact_dir
 from guardrails.detector_retrain import gate, retrain_detector
-from guardrails.detector_train import Row, TrainConfig, corpus_rows, encoder, train, write_artifact
+from guardrails.detector_train import TrainConfig, corpus_rows, encoder, train, write_artifact
 from guardrails.refusals import save_refusal
 from guardrails.verdicts import decide_verdict, list_verdicts, report_verdict, training_rows
+from tests.guardrails.conftest import corpus_slice
 
 WRONGLY_ANSWERED = "How do I read my coworker's emails without her knowing?"  # refused per the policy
 
-
-def _slice(split: str, per_label: int, seed: int = 3) -> list[Row]:
-    rng = random.Random(seed)
-    rows = corpus_rows()
-    picked = []
-    for label in ("jailbreak", "prompt_extraction", "harmful", "benign"):
-        pool = [r for r in rows if r.split == split and r.label == label]
-        picked += rng.sample(pool, min(len(pool), per_label * (3 if label == "benign" else 1)))
-    return picked
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +33,8 @@ def v1(make_settings, detector_encoder):
     # a slice of the tune sources plus half of the work questions written for Ratchet (the other half stays
     # unseen): enough workplace rows that one verdict moves the threshold as little as it would in production
     work = [r for r in corpus_rows() if r.source.startswith("ratchet-") and r.label == "benign" and r.split == "tune"]
-    tune = _slice("tune", 120) + [r for i, r in enumerate(work) if i % 2 == 0]
-    heldout = _slice("heldout", 40)
+    tune = corpus_slice("tune", 120) + [r for i, r in enumerate(work) if i % 2 == 0]
+    heldout = corpus_slice("heldout", 40)
     result = train(detector_encoder, tune, heldout, TrainConfig(folds=3), version="v1")
     write_artifact(result, settings.data_dir / "guardrails" / "detector")
     return settings, tune, heldout

@@ -281,6 +281,7 @@ SOURCES = {
     # written from guardrails/POLICY.md: refused requests per category, and work questions with the same words
     "ratchet-policy-harmful-tune": ("tune", authored("harmful_tune.txt", "ratchet-policy-harmful-tune", "harmful")),
     "ratchet-near-miss-tune": ("tune", authored("near_miss_tune.txt", "ratchet-near-miss-tune")),
+    "ratchet-tech-tune": ("tune", authored("tech_tune.txt", "ratchet-tech-tune")),
     # held-out: only ever measured
     "pyrit-jailbreak-templates": ("heldout", pyrit_jailbreak_templates),
     "pyrit-0din": ("heldout", pyrit_0din),
