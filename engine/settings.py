@@ -138,7 +138,7 @@ class GuardrailSettings(Section):
     """Which rails run, their thresholds, and how text is masked.
 
     Rails run cheapest first: size limit, unicode normalisation, patterns, secret masking and the
-    embedding-similarity detector are local and fast; the NeMo self-checks call the model.
+    learned detector are local and fast; the NeMo self-checks (and the optional content-safety model) call a model.
     """
 
     enabled: bool = True

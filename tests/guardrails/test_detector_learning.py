@@ -91,3 +91,18 @@ def test_gate_compares_every_heldout_rate() -> None:
                  current_version="v1", tolerance=0.01)
     assert not worse.passed and len(worse.reasons) == 2
     assert gate({**current, "harmful_block_rate": 0.495}, current, current_version="v1", tolerance=0.01).passed
+
+
+def test_the_detector_retrain_job_is_scheduled_from_the_settings(make_settings) -> None:
+    from feedback.scheduler import DETECTOR_JOB, build_scheduler, retrain_detector_on_schedule
+
+    scheduler = build_scheduler(make_settings(guardrails={"detector_retrain_cron": "30 2 * * *"}))
+    scheduler.start(paused=True)
+    job = scheduler.get_job(DETECTOR_JOB)
+    scheduler.shutdown()
+    assert job is not None and job.func is retrain_detector_on_schedule and "hour='2'" in str(job.trigger)
+    off = make_settings(guardrails={"detector_retrain_cron": None})
+    scheduler = build_scheduler(off)  # the same database: the stale job is removed from the store
+    scheduler.start(paused=True)
+    assert scheduler.get_job(DETECTOR_JOB) is None
+    scheduler.shutdown()
