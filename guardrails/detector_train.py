@@ -303,12 +303,18 @@ def encoder(settings) -> DetectorEncoder:
     return DetectorEncoder(Embedder(settings.rag).path, ENCODER["max_tokens"])
 
 
+def _write_files(result: TrainResult, directory: Path) -> None:
+    """detector.json (one line: thousands of term weights), manifest.json and metrics.json (readable)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, data, indent in (("detector", result.detector, None), ("manifest", result.manifest, 1),
+                               ("metrics", result.metrics, 1)):
+        (directory / f"{name}.json").write_text(json.dumps(data, indent=indent) + "\n", encoding="utf-8")
+
+
 def write_artifact(result: TrainResult, out: Path, *, promote: bool = True) -> Path:
     """Write ``out/<version>/{detector,manifest,metrics}.json``; ``promote`` points ``out/current`` at it."""
     version_dir = Path(out) / result.detector["version"]
-    version_dir.mkdir(parents=True, exist_ok=True)
-    for name, data in (("detector", result.detector), ("manifest", result.manifest), ("metrics", result.metrics)):
-        (version_dir / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    _write_files(result, version_dir)
     if promote:
         (Path(out) / "current").write_text(result.detector["version"] + "\n", encoding="utf-8")
     return version_dir
@@ -330,9 +336,7 @@ def main() -> None:
     tune, heldout = training_rows()
     result = train(encoder(settings), tune, heldout, cache=cache, version=args.version)
     if args.packaged:
-        PACKAGED_DIR.mkdir(parents=True, exist_ok=True)
-        for name, data in (("detector", result.detector), ("manifest", result.manifest), ("metrics", result.metrics)):
-            (PACKAGED_DIR / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        _write_files(result, PACKAGED_DIR)
         print(PACKAGED_DIR)
     else:
         print(write_artifact(result, args.out or settings.data_dir / "guardrails" / "detector"))
