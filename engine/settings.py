@@ -174,7 +174,8 @@ class GuardrailSettings(Section):
                                       description="the served name of the content-safety model")
     self_check_input: bool = Field(default=True, description="NeMo self check input (LLM call)")
     self_check_models: dict[str, bool] = Field(
-        default_factory=dict,
+        # SmolLM2-135M-Instruct: held-out accuracy 0.50 on a balanced sample of 40 (p = 0.56 against a coin)
+        default_factory=lambda: {"smollm2-135m-instruct": False},
         description="per base model (its directory name, e.g. smollm2-135m-instruct): whether its input "
                     "self-check may run; `ratchet bench guardrails` prints its held-out accuracy "
                     "(self_check_heldout_accuracy); a model not listed follows self_check_input")

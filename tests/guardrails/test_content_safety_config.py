@@ -45,6 +45,10 @@ async def test_the_self_check_runs_only_for_models_it_can_decide_for(make_settin
     recording_openai.reply = "Yes"
     base = {"engine": {"vllm_url": recording_openai.url}}
     name = make_settings().model_dir.name
+    from engine.settings import GuardrailSettings
+
+    assert GuardrailSettings().self_check_models == {name: False}  # measured no better than chance (bench)
+    assert not Guardrails(make_settings(guardrails=GuardrailSettings().model_dump())).self_check_decides()
     off = Guardrails(make_settings(**base, guardrails={"detector_suspicion": 0.0, "self_check_models": {name: False}}))
     assert not off.self_check_decides()
     assert (await off.check_input("What time does the cafeteria open?", model="m")).allowed
