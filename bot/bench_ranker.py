@@ -85,7 +85,7 @@ async def bench_sentence_ranker(base: Settings, *, questions_path: Path, docs: P
             raise BenchDataError(f"{len(summary.by_status('failed'))} corpus pages failed to ingest")
         parts = Components(s)
         retriever = await parts.retriever()
-        embedder = parts.guardrails.semantic.embedder
+        embedder = parts.guardrails.embedder
         rows: list[Retrieved] = []
         with Progress() as progress:
             task = progress.add_task("retrieving", total=len(questions))

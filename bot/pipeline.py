@@ -195,7 +195,8 @@ class _Run:
 
     def _start_input_rail(self, text: str) -> asyncio.Future[RailVerdict] | None:
         """The LLM input check, started in the background (None when that rail is off)."""
-        if self.parts.guardrails is None or not self.p.settings.guardrails.self_check_input:
+        rails = self.parts.guardrails
+        if rails is None or not (rails.self_check_decides() or self.p.settings.guardrails.content_safety_url):
             return None
         # the rail gives up on a slow self-check by itself (guardrails.self_check_timeout_s, then the cheap rails'
         # verdict stands): the service counts as down only when even that does not come back

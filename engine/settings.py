@@ -138,7 +138,7 @@ class GuardrailSettings(Section):
     """Which rails run, their thresholds, and how text is masked.
 
     Rails run cheapest first: size limit, unicode normalisation, patterns, secret masking and the
-    embedding-similarity detector are local and fast; the NeMo self-checks call the model.
+    learned detector are local and fast; the NeMo self-checks (and the optional content-safety model) call a model.
     """
 
     enabled: bool = True
@@ -160,7 +160,25 @@ class GuardrailSettings(Section):
         default=None, ge=0.0, le=1.0,
         description="attack probability that corroborates a self-check 'block' (and so lets the self-check "
                     "run at all); default: the artifact's")
+    detector_retrain_cron: str | None = Field(
+        default=None, description="crontab for retraining the detector with admins' confirmed verdicts "
+                                  "(guardrails/detector_retrain.py), e.g. '30 2 * * *'; None: not scheduled")
+    detector_gate_tolerance: float = Field(
+        default=0.005, ge=0.0, le=0.2,
+        description="a retrained detector is promoted only if no held-out block rate drops, and the held-out "
+                    "false-positive rate does not rise, by more than this")
+    content_safety_url: str | None = Field(
+        default=None, description="GPU deployments: base URL of a vLLM serving a content-safety model (NeMo "
+                                  "content safety rail on input and output, guardrails/config/nemo/content_safety.yml)")
+    content_safety_model: str = Field(default="nvidia/llama-3.1-nemoguard-8b-content-safety",
+                                      description="the served name of the content-safety model")
     self_check_input: bool = Field(default=True, description="NeMo self check input (LLM call)")
+    self_check_models: dict[str, bool] = Field(
+        # SmolLM2-135M-Instruct: held-out accuracy 0.50 on a balanced sample of 40 (p = 0.56 against a coin)
+        default_factory=lambda: {"smollm2-135m-instruct": False},
+        description="per base model (its directory name, e.g. smollm2-135m-instruct): whether its input "
+                    "self-check may run; `ratchet bench guardrails` prints its held-out accuracy "
+                    "(self_check_heldout_accuracy); a model not listed follows self_check_input")
     self_check_output: bool = Field(default=True, description="NeMo self check output (LLM call)")
     self_check_alone_blocks: bool = Field(
         default=False,

@@ -1,7 +1,8 @@
 """When training runs: APScheduler with its job store in Ratchet's database.
 
-Two jobs (both optional, from ``settings.feedback``): a cron schedule (``train_cron``) and a periodic check
-that trains once ``train_min_new_examples`` new labelled answers have accumulated. The jobs live in the
+Two training jobs (both optional, from ``settings.feedback``): a cron schedule (``train_cron``) and a periodic
+check that trains once ``train_min_new_examples`` new labelled answers have accumulated; and the input
+detector's retraining (``guardrails.detector_retrain_cron``) with admins' confirmed verdicts. The jobs live in the
 ``apscheduler_jobs`` table, so they survive restarts; the training lock keeps runs one at a time across
 processes.
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 CRON_JOB, COUNT_JOB = "ratchet-train-cron", "ratchet-train-new-examples"
+DETECTOR_JOB = "ratchet-detector-retrain"
 JOBSTORE_TABLE = "apscheduler_jobs"
 _SCHEDULED: dict[str, Settings] = {}  # settings of the schedulers built in this process, by reference
 
@@ -61,6 +63,14 @@ def train_if_enough_new(ref: str = "", **_stored: Any) -> str:
         log.debug("scheduler.not_enough_new", new=new, needed=settings.feedback.train_min_new_examples)
         return "waiting"
     return _run(settings, "new_examples")
+
+
+def retrain_detector_on_schedule(ref: str = "", **_stored: Any) -> str:
+    """The detector job: retrain the input detector with admins' confirmed verdicts; promoted only through
+    its held-out gate (guardrails/detector_retrain.py). Returns 'promoted' or 'rejected'."""
+    from guardrails.detector_retrain import retrain_detector
+
+    return "promoted" if retrain_detector(job_settings(ref)).promoted else "rejected"
 
 
 def _run(settings: Settings, trigger: str) -> str:
@@ -102,7 +112,14 @@ def build_scheduler(settings: Settings, *, background: bool = True) -> BaseSched
                           kwargs=job_kwargs, replace_existing=True)
     else:
         _remove_stale(scheduler, store, COUNT_JOB)
-    log.info("scheduler.configured", cron=f.train_cron, min_new_examples=f.train_min_new_examples)
+    detector_cron = settings.guardrails.detector_retrain_cron
+    if detector_cron:
+        scheduler.add_job(retrain_detector_on_schedule, CronTrigger.from_crontab(detector_cron, timezone="UTC"),
+                          id=DETECTOR_JOB, kwargs=job_kwargs, replace_existing=True)
+    else:
+        _remove_stale(scheduler, store, DETECTOR_JOB)
+    log.info("scheduler.configured", cron=f.train_cron, min_new_examples=f.train_min_new_examples,
+             detector_cron=detector_cron)
     return scheduler
 
 

@@ -9,6 +9,7 @@ from guardrails.patterns import GuardrailConfigError
 from guardrails.rails import Guardrails
 from guardrails.refusals import RefusalRow, list_refusals
 from guardrails.verdict import OutputEvent, RailVerdict
+from guardrails.verdicts import decide_verdict, list_verdicts, report_verdict
 
 __all__ = [
     "GuardrailConfigError",
@@ -17,4 +18,7 @@ __all__ = [
     "RailVerdict",  # what a rail decides
     "RefusalRow",
     "list_refusals",  # the refusal log for the admin page
+    "report_verdict",  # an admin's or a Slack user's verdict on an input decision
+    "decide_verdict",  # an admin confirms or dismisses a pending verdict
+    "list_verdicts",
 ]

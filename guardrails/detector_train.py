@@ -9,8 +9,9 @@ Steps (:func:`train`):
 
 1. embed every text (:func:`guardrails.detector.detector_text`, the same preprocessing the rails use);
    vectors are cached per text hash, so retraining embeds only new rows;
-2. out-of-fold predictions: logistic regression refitted on 4/5 of the tune rows, stratified by source
-   and label, scoring the other fifth;
+2. out-of-fold predictions: logistic regression over [embedding, TF-IDF of the word 1-/2-grams]
+   (:func:`guardrails.detector.term_vector`) refitted on 4/5 of the tune rows, stratified by source and
+   label, scoring the other fifth;
 3. Platt calibration on those out-of-fold scores; ``threshold`` = the lowest probability whose
    out-of-fold false-positive rate stays <= ``target_fpr`` on all benign tune rows and <=
    ``workplace_fpr`` on the workplace-like ones (authored edgy questions, the project's corpus);
@@ -34,10 +35,11 @@ import numpy as np
 import yaml
 
 from guardrails.corpus import DEFAULT_CORPUS_DIR, load_corpus
-from guardrails.detector import ARTIFACT_FORMAT, PACKAGED_DIR, detector_text
+from guardrails.detector import ARTIFACT_FORMAT, ENCODER, PACKAGED_DIR, DetectorEncoder, detector_text, terms
 
 HELDOUT_CORPUS = DEFAULT_CORPUS_DIR.parent / "heldout" / "corpus.jsonl"
 EXEMPLARS = Path(__file__).with_name("config") / "exemplars.yml"
+ADMIN_SOURCE = "admin-verdicts"  # rows from admins' confirmed verdicts (guardrails.verdicts)
 ATTACK_FAMILIES = ("jailbreak", "prompt_extraction", "injection", "harmful")
 # the project's own corpus kinds, as attack families
 REPO_KINDS = {"jailbreak": "jailbreak", "exfiltration": "prompt_extraction", "unicode": "jailbreak",
@@ -62,15 +64,16 @@ class Row:
 class TrainConfig:
     """What :func:`train` does; every choice is made on tune rows only."""
 
-    c: float = 16.0  # inverse L2 strength of the logistic regression
+    c: float = 4.0  # inverse L2 strength of the logistic regression
+    min_df: int = 2  # a word or word pair counts when at least this many tune rows hold it
     folds: int = 5
     target_fpr: float = 0.01  # out-of-fold false-positive rate allowed on all benign tune rows ...
-    workplace_fpr: float = 0.03  # ... and on the workplace-like ones, at the blocking threshold
+    workplace_fpr: float = 0.02  # ... and on the workplace-like ones, at the blocking threshold
     suspicion_fpr: float = 0.05
     benign_weight: float = 6.0  # workplace-like benign rows (authored, repo) count this many times
     seed: int = 14
-    workplace_sources: tuple[str, ...] = ("ratchet-edgy-tune", "ratchet-requests-tune", "repo-corpus", "repo-exemplars",
-                                          "admin-verdicts")
+    workplace_sources: tuple[str, ...] = ("ratchet-edgy-tune", "ratchet-requests-tune", "ratchet-near-miss-tune",
+                                          "ratchet-tech-tune", "repo-corpus", "repo-exemplars", ADMIN_SOURCE)
 
 
 @dataclass
@@ -132,6 +135,35 @@ def embed_rows(embedder, rows: list[Row], cache: Path | None = None) -> np.ndarr
 
 
 # --- fitting -------------------------------------------------------------------------------------------------
+@dataclass
+class Head:
+    """A fitted logistic regression over [embedding, TF-IDF of the words] and the vectorizer of its words."""
+
+    model: object
+    vectorizer: object
+
+    def decision(self, x: np.ndarray, rows: list[Row]) -> np.ndarray:
+        return self.model.decision_function(_features(x, rows, self.vectorizer))
+
+    def fields(self) -> dict:
+        """The artifact's weights: embedding part, bias, and per term [idf, weight]."""
+        coef = self.model.coef_[0]
+        dims = len(coef) - len(self.vectorizer.idf_)
+        return {"weights": [round(float(v), 7) for v in coef[:dims]], "bias": float(self.model.intercept_[0]),
+                "terms": {t: [round(float(self.vectorizer.idf_[i]), 6), round(float(coef[dims + i]), 7)]
+                          for t, i in sorted(self.vectorizer.vocabulary_.items()) if coef[dims + i] != 0.0}}
+
+
+def _analyzer(text: str) -> list[str]:
+    return list(terms(text).elements())
+
+
+def _features(x: np.ndarray, rows: list[Row], vectorizer):
+    from scipy.sparse import csr_matrix, hstack
+
+    return hstack([csr_matrix(x), vectorizer.transform([r.text for r in rows])]).tocsr()
+
+
 def _weights(rows: list[Row], config: TrainConfig) -> np.ndarray:
     y = np.array([r.attack for r in rows])
     w = np.where(y, 1.0, len(y) / max(1, (~y).sum()) * y.mean())  # balance the classes
@@ -139,12 +171,15 @@ def _weights(rows: list[Row], config: TrainConfig) -> np.ndarray:
     return w * np.where(boost, config.benign_weight, 1.0)
 
 
-def _fit(x: np.ndarray, rows: list[Row], config: TrainConfig):
+def _fit(x: np.ndarray, rows: list[Row], config: TrainConfig) -> Head:
+    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=config.c, max_iter=2000)
-    model.fit(x, np.array([r.attack for r in rows]), sample_weight=_weights(rows, config))
-    return model
+    vectorizer = TfidfVectorizer(analyzer=_analyzer, min_df=config.min_df, sublinear_tf=True)
+    vectorizer.fit([r.text for r in rows])
+    model = LogisticRegression(C=config.c, max_iter=3000)
+    model.fit(_features(x, rows, vectorizer), np.array([r.attack for r in rows]), sample_weight=_weights(rows, config))
+    return Head(model, vectorizer)
 
 
 def out_of_fold_scores(x: np.ndarray, rows: list[Row], config: TrainConfig, *, by_source: bool = False) -> np.ndarray:
@@ -167,8 +202,8 @@ def out_of_fold_scores(x: np.ndarray, rows: list[Row], config: TrainConfig, *, b
         if len(set(y_train)) < 2:
             scores[test_idx] = 0.0
             continue
-        model = _fit(x[train_idx], [rows[i] for i in train_idx], config)
-        scores[test_idx] = model.decision_function(x[test_idx])
+        head = _fit(x[train_idx], [rows[i] for i in train_idx], config)
+        scores[test_idx] = head.decision(x[test_idx], [rows[i] for i in test_idx])
     return scores
 
 
@@ -220,17 +255,17 @@ def train(embedder, tune: list[Row], heldout: list[Row] | None = None, config: T
     threshold = max(_threshold(oof_p, ~y, config.target_fpr),
                     _threshold(oof_p, work, config.workplace_fpr) if work.any() else 0.0)
     suspicion = min(threshold, _threshold(oof_p, ~y, config.suspicion_fpr))
-    model = _fit(x, tune, config)
+    head = _fit(x, tune, config)
     version = version or dt.datetime.now(dt.timezone.utc).strftime("v%Y%m%d-%H%M%S")
     detector = {
         "format": ARTIFACT_FORMAT, "version": version, "embedding_model": Path(embedder.path).name,
-        "weights": [round(float(v), 7) for v in model.coef_[0]], "bias": float(model.intercept_[0]),
-        "calibration": [a, c], "threshold": round(threshold, 6), "suspicion": round(suspicion, 6),
+        "encoder": dict(ENCODER),
+        **head.fields(), "calibration": [a, c], "threshold": round(threshold, 6), "suspicion": round(suspicion, 6),
         "trained_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "config": asdict(config),
     }
     result = TrainResult(detector, _manifest(tune, heldout or []))
-    logits = a * model.decision_function(x) + c
+    logits = a * head.decision(x, tune) + c
     result.metrics["in_sample"] = {"note": "tune rows the head was fitted on",
                                    **rates(1 / (1 + np.exp(-logits)), tune, threshold)}
     result.metrics["out_of_fold"] = {"note": "tune rows scored by heads fitted without them (5 folds)",
@@ -241,7 +276,7 @@ def train(embedder, tune: list[Row], heldout: list[Row] | None = None, config: T
                                        **rates(oos, tune, threshold)}
     if heldout:
         xh = embed_rows(embedder, heldout, cache)
-        ph = 1 / (1 + np.exp(-(a * model.decision_function(xh) + c)))
+        ph = 1 / (1 + np.exp(-(a * head.decision(xh, heldout) + c)))
         result.metrics["heldout"] = {"note": "held-out sources: measured after training, never used to choose",
                                      **rates(ph, heldout, threshold)}
     return result
@@ -258,12 +293,28 @@ def _manifest(tune: list[Row], heldout: list[Row]) -> dict:
     }
 
 
+def encoder(settings) -> DetectorEncoder:
+    """The encoder detectors are trained with (the one the rails load: see guardrails.detector.ENCODER)."""
+    import torch
+
+    from engine.rag.embedder import Embedder
+
+    torch.set_num_threads(1)  # a shared CPU: one thread is faster than two contended ones
+    return DetectorEncoder(Embedder(settings.rag).path, ENCODER["max_tokens"])
+
+
+def _write_files(result: TrainResult, directory: Path) -> None:
+    """detector.json (one line: thousands of term weights), manifest.json and metrics.json (readable)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, data, indent in (("detector", result.detector, None), ("manifest", result.manifest, 1),
+                               ("metrics", result.metrics, 1)):
+        (directory / f"{name}.json").write_text(json.dumps(data, indent=indent) + "\n", encoding="utf-8")
+
+
 def write_artifact(result: TrainResult, out: Path, *, promote: bool = True) -> Path:
     """Write ``out/<version>/{detector,manifest,metrics}.json``; ``promote`` points ``out/current`` at it."""
     version_dir = Path(out) / result.detector["version"]
-    version_dir.mkdir(parents=True, exist_ok=True)
-    for name, data in (("detector", result.detector), ("manifest", result.manifest), ("metrics", result.metrics)):
-        (version_dir / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    _write_files(result, version_dir)
     if promote:
         (Path(out) / "current").write_text(result.detector["version"] + "\n", encoding="utf-8")
     return version_dir
@@ -278,17 +329,14 @@ def main() -> None:
     parser.add_argument("--version", default=None)
     args = parser.parse_args()
 
-    from engine.rag.embedder import Embedder
     from engine.settings import Settings
 
     settings = Settings()
     cache = args.cache or settings.data_dir / "guardrails" / "detector-embeddings.npz"
     tune, heldout = training_rows()
-    result = train(Embedder(settings.rag), tune, heldout, cache=cache, version=args.version)
+    result = train(encoder(settings), tune, heldout, cache=cache, version=args.version)
     if args.packaged:
-        PACKAGED_DIR.mkdir(parents=True, exist_ok=True)
-        for name, data in (("detector", result.detector), ("manifest", result.manifest), ("metrics", result.metrics)):
-            (PACKAGED_DIR / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        _write_files(result, PACKAGED_DIR)
         print(PACKAGED_DIR)
     else:
         print(write_artifact(result, args.out or settings.data_dir / "guardrails" / "detector"))

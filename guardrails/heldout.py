@@ -19,6 +19,8 @@ from typing import Any
 from guardrails.corpus import DEFAULT_CORPUS_DIR
 
 DEFAULT_HELDOUT_CORPUS = DEFAULT_CORPUS_DIR.parent / "heldout" / "corpus.jsonl"
+REAL_CORPUS_QUESTIONS = DEFAULT_CORPUS_DIR.parents[1] / "answers" / "questions.jsonl"
+REAL_CORPUS_SOURCE = "real-corpus-questions"
 FAMILIES = ("jailbreak", "prompt_extraction", "injection", "harmful")
 WORKPLACE_BENIGN = ("ratchet-edgy-heldout",)
 
@@ -41,6 +43,15 @@ def load_items(path: Path = DEFAULT_HELDOUT_CORPUS) -> list[LabelledItem]:
             data = json.loads(line)
             items.append(LabelledItem(data["text"], data["label"], data["source"], data["split"]))
     return items
+
+
+def real_corpus_items(path: Path = REAL_CORPUS_QUESTIONS) -> list[LabelledItem]:
+    """The answer benchmark's questions over Python's documentation, as held-out benign items (no rail was
+    trained or tuned on them)."""
+    if not Path(path).is_file():
+        return []
+    lines = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").split("\n") if line.strip()]
+    return [LabelledItem(q["question"], "benign", REAL_CORPUS_SOURCE, "heldout") for q in lines]
 
 
 def _p95(values: list[float]) -> float:
@@ -81,9 +92,11 @@ def rates_report(guard: Any, items: list[LabelledItem]) -> dict[str, Any]:
     report.update(_split_rates(outcomes.get("heldout", []), "heldout"))
     report.update(_split_rates(outcomes.get("tune", []), "insample"))
     heldout = outcomes.get("heldout", [])
-    work = [refused for item, refused, _ in heldout if item.source in WORKPLACE_BENIGN]
-    if work:
-        report["heldout_workplace_false_positive_rate"] = round(statistics.fmean(work), 4)
+    for key, sources in (("workplace", WORKPLACE_BENIGN), ("real_corpus", (REAL_CORPUS_SOURCE,))):
+        picked = [refused for item, refused, _ in heldout if item.source in sources]
+        if picked:
+            report[f"heldout_{key}_false_positive_rate"] = round(statistics.fmean(picked), 4)
+            report[f"heldout_{key}_n"] = len(picked)
     report["input_rails_p95_ms"] = _p95(latency[True] + latency[False])
     report["input_rails_p95_ms_benign"] = _p95(latency[True])
     report["input_rails_mean_ms"] = round(statistics.fmean(latency[True] + latency[False]), 2)

@@ -29,12 +29,13 @@ from guardrails.grounding import GroundedSentence, Support, attribute, evidence_
 from guardrails.sentence_ranker import PACKAGED_PATH as SENTENCE_RANKER_PATH
 from guardrails.sentence_ranker import SentenceRanker
 from guardrails.masking import mask_text
-from guardrails.nemo_app import RailsPool, config_dir
+from guardrails.nemo_app import DETECTOR_ACTION, RailsPool, config_dir
 from guardrails.normalize import strip_invisible
 from guardrails.patterns import first_match, load_patterns, neutralise
 from guardrails.refusals import save_refusal
-from guardrails.detector import DetectorArtifact, DetectorScore, detector_text, load_artifact, resolve_artifact_dir
-from guardrails.semantic import SemanticDetector
+from engine.rag.embedder import Embedder
+from guardrails.detector import (DetectorArtifact, DetectorEncoder, DetectorScore, detector_text, load_artifact,
+                                 resolve_artifact_dir)
 from guardrails.streaming import OutputChecks, guarded_stream
 from guardrails.threads import limited_threads
 from guardrails.timing import timed
@@ -53,27 +54,58 @@ class Guardrails:
         self.config = settings.guardrails
         self.config_dir = config_dir(settings)
         self.patterns = load_patterns(self.config_dir)
-        self.pool = RailsPool(settings)
-        self._semantic: SemanticDetector | None = None
+        self.pool = RailsPool(settings, actions={DETECTOR_ACTION: self.detector_action})
+        self._embedder: Embedder | None = None
         self._detector: DetectorArtifact | None = None
         self._sentence_ranker: SentenceRanker | None = None
         self._sentence_ranker_loaded = False
+        self._encoder: DetectorEncoder | None = None
         self._prechecks: OrderedDict[str, tuple[RailVerdict, DetectorScore | None]] = OrderedDict()
+        self._scores: OrderedDict[str, DetectorScore] = OrderedDict()
 
     # --- shared pieces -------------------------------------------------------------------------------
     @property
-    def semantic(self) -> SemanticDetector:
-        """The embedding-similarity detector (loaded on first use)."""
-        if self._semantic is None:
-            self._semantic = SemanticDetector(self.settings.rag, self.config_dir)
-        return self._semantic
+    def embedder(self) -> Embedder:
+        """The embeddings model retrieval uses (fact check, attribution, extraction; loaded on first use)."""
+        if self._embedder is None:
+            self._embedder = Embedder(self.settings.rag)
+        return self._embedder
 
     @property
     def detector(self) -> DetectorArtifact:
-        """The learned input detector's artifact in force (loaded on first use)."""
-        if self._detector is None:
-            self._detector = load_artifact(resolve_artifact_dir(self.config.detector_dir, self.settings.data_dir))
+        """The learned input detector's artifact in force: loaded on first use, and again when retraining
+        promoted another version (the ``current`` pointer is re-read each time, a small file read)."""
+        path = resolve_artifact_dir(self.config.detector_dir, self.settings.data_dir)
+        if self._detector is None or self._detector.path != path:
+            self._detector = load_artifact(path)
+            self._scores.clear()
+            self._prechecks.clear()
         return self._detector
+
+    @property
+    def encoder(self) -> DetectorEncoder:
+        """The detector's own quantised copy of the embeddings model (loaded on first use)."""
+        if self._encoder is None:
+            self._encoder = DetectorEncoder(self.embedder.path, self.detector.encoder["max_tokens"])
+        return self._encoder
+
+    def detector_score(self, text: str) -> DetectorScore:
+        """The learned detector's verdict on ``text``: one encode on one torch thread, cached per text (the
+        cheap pre-pass and the NeMo action score the same text once)."""
+        score = self._scores.get(text)
+        if score is None:
+            g = self.config
+            with limited_threads(g.torch_threads):
+                vector = self.encoder.embed_one(detector_text(text))
+            score = self._scores[text] = self.detector.score(vector, text, g.detector_threshold, g.detector_suspicion)
+            if len(self._scores) > PRECHECK_CACHE_SIZE:
+                self._scores.popitem(last=False)
+        return score
+
+    async def detector_action(self, context: dict | None = None) -> bool:
+        """The NeMo action ``ratchet_input_detector`` (flow ``ratchet input detector`` in config/nemo/rails.co):
+        True when the learned detector refuses the user message."""
+        return self.detector_score((context or {}).get("user_message") or "").blocks
 
     def mask(self, text: str, *, pii: bool) -> tuple[str, list[str]]:
         """Mask secrets (if configured) and PII kinds (if ``pii``); returns text and flags."""
@@ -88,12 +120,13 @@ class Guardrails:
 
     def warm_up(self, model: str | None = None) -> None:
         """Load the embeddings model, reference vectors and (for ``model``) the NeMo rails now."""
-        if self.config.semantic_detector or self.config.fact_check:
-            with limited_threads(self.config.torch_threads):
-                self.semantic.embedder.embed_one("warm up")
-                self.detector  # noqa: B018 - loads the artifact now
+        with limited_threads(self.config.torch_threads):
+            if self.config.fact_check:
+                self.embedder.embed_one("warm up")
+            if self.config.semantic_detector:
+                self.encoder.embed_one("warm up")
         if model:
-            self.pool.get(model)
+            self.pool.get(model, self_check_input=True)
 
     async def prepare(self, model: str) -> None:
         """Warm up everything, including NeMo's lazy first-call set-up (~30 s on a busy CPU otherwise),
@@ -108,7 +141,10 @@ class Guardrails:
         return self._precheck(question)[0]
 
     def _precheck(self, question: str) -> tuple[RailVerdict, DetectorScore | None]:
-        """The cheap rails' verdict (a copy callers may change) and similarity score, cached per question."""
+        """The cheap rails' verdict (a copy callers may change) and detector score, cached per question (the
+        cache is emptied when another detector version is promoted)."""
+        if self.config.enabled and self.config.semantic_detector:
+            self.detector  # noqa: B018 - reloads a newly promoted version (and empties the caches)
         cached = self._prechecks.get(question)
         if cached is None:
             cached = self._prechecks[question] = self._run_precheck(question)
@@ -142,9 +178,9 @@ class Guardrails:
                 return RailVerdict.refuse("input.jailbreak_patterns", text, timings, flags), None
         score = None
         if g.semantic_detector:
-            embedder, head = self.semantic.embedder, self.detector  # loading is not part of the rail's time
-            with timed(timings, "input.semantic_detector"), limited_threads(g.torch_threads):
-                score = head.score(embedder.embed_one(detector_text(text)), g.detector_threshold, g.detector_suspicion)
+            self.encoder  # noqa: B018 - loading is not part of the rail's time
+            with timed(timings, "input.semantic_detector"):
+                score = self.detector_score(text)
             if score.blocks:
                 log.info("rail fired", rail="input.semantic_detector", probability=round(score.probability, 3),
                          detector=score.version)
@@ -153,21 +189,26 @@ class Guardrails:
         return RailVerdict(True, text, rail=rail, flags=flags, timings_ms=timings), score
 
     async def check_input(self, question: str, *, model: str, force_self_check: bool = False) -> RailVerdict:
-        """All input rails: the cheap ones (cached from :meth:`precheck_input`), then NeMo self check input —
-        only where its verdict can count: alone (``self_check_alone_blocks``) or corroborated by the
-        similarity detector. Otherwise the call cannot change the outcome and is not made."""
+        """All input rails: the cheap ones (cached from :meth:`precheck_input`), then NeMo's input rails — the
+        learned detector as the action ``ratchet_input_detector`` (its score is cached, so no second encode)
+        and ``self check input`` — only where the self-check's verdict can count: alone
+        (``self_check_alone_blocks``) or corroborated by the detector's suspicion. Otherwise the call cannot
+        change the outcome and is not made (the pre-pass already ran the same detector)."""
         verdict, score = self._precheck(question)
-        if not verdict.allowed or not self.config.enabled or not self.config.self_check_input:
+        wanted = force_self_check or self.self_check_decides()
+        if not verdict.allowed or not self.config.enabled or not (wanted or self.config.content_safety_url):
             return verdict
-        if not self._corroborated(score) and not force_self_check:
+        self_check = wanted and (self._corroborated(score) or force_self_check)
+        if wanted and not self_check:
             # the model's "block" would be overruled anyway: the call cannot change the verdict, so it is not made
             verdict.flags.append("self_check_skipped")
-            return verdict
+            if not self.config.content_safety_url:
+                return verdict
         from nemoguardrails.rails.llm.options import RailStatus, RailType
 
         try:
             with timed(verdict.timings_ms, "input.self_check"), limited_threads(self.config.torch_threads):
-                result = await asyncio.wait_for(self.pool.get(model).check_async(
+                result = await asyncio.wait_for(self.pool.get(model, self_check_input=self_check).check_async(
                     [{"role": "user", "content": verdict.text}], rail_types=[RailType.INPUT]
                 ), self.config.self_check_timeout_s)
         except Exception as exc:  # noqa: BLE001 - an unavailable self-check must not lose the question
@@ -176,10 +217,17 @@ class Guardrails:
             verdict.flags.append("self_check_unavailable")
             return verdict
         if result.status == RailStatus.BLOCKED:
+            if not self_check:  # only the content-safety model ran: its verdict is final
+                return RailVerdict.refuse("input.content_safety", verdict.text, verdict.timings_ms, verdict.flags)
             if self._corroborated(score):
                 return RailVerdict.refuse("input.self_check", verdict.text, verdict.timings_ms, verdict.flags)
             verdict.flags.append("self_check_overruled")
         return verdict
+
+    def self_check_decides(self) -> bool:
+        """Whether the configured model's input self-check may run: ``self_check_models`` for its directory
+        name (measured by ``ratchet bench guardrails``: self_check_heldout_accuracy), else ``self_check_input``."""
+        return self.config.self_check_models.get(self.settings.model_dir.name, self.config.self_check_input)
 
     def _corroborated(self, score: DetectorScore | None) -> bool:
         if self.config.self_check_alone_blocks:
@@ -240,7 +288,7 @@ class Guardrails:
         if not self.config.fact_check:
             return Support(1.0, [], 0)
         with timed(timings, "output.fact_check"), limited_threads(self.config.torch_threads):
-            return support(text, [evidence_text(c) for c in chunks], self.semantic.embedder,
+            return support(text, [evidence_text(c) for c in chunks], self.embedder,
                            self.config.fact_check_sentence_similarity)
 
     async def self_check_output(self, text: str, question: str, model: str, timings: dict[str, float],
@@ -290,7 +338,7 @@ class Guardrails:
     def attribute(self, sentence: str, chunk_texts: Sequence[str]) -> GroundedSentence:
         """The chunk that supports ``sentence`` (blocking: embeds when the words alone do not decide)."""
         with limited_threads(self.config.torch_threads):
-            return attribute(sentence, chunk_texts, self.semantic.embedder,
+            return attribute(sentence, chunk_texts, self.embedder,
                              self.config.fact_check_sentence_similarity)
 
     @property
@@ -305,7 +353,7 @@ class Guardrails:
     def extract(self, question: str, chunks: Sequence[RetrievedChunk]) -> list[GroundedSentence]:
         """The few sentences of ``chunks`` that answer ``question`` (empty: they do not answer it)."""
         with limited_threads(self.config.torch_threads):
-            return extract(question, chunks, self.semantic.embedder, ranker=self.sentence_ranker,
+            return extract(question, chunks, self.embedder, ranker=self.sentence_ranker,
                            max_chars=self.config.extractive_max_chars,
                            min_relevance=self.config.extractive_min_relevance,
                            quote_min_relevance=self.config.extractive_quote_min_relevance)

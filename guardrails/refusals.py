@@ -56,6 +56,14 @@ def save_refusal(db_url: str, *, rail: str, masked_input: str, message: str, use
         return row.id
 
 
+def get_refusal(db_url: str, refusal_id: int) -> RefusalRow | None:
+    """One refusal by id (None when there is none)."""
+    with session_factory(db_url)() as session:
+        r = session.get(Refusal, refusal_id)
+        return None if r is None else RefusalRow(r.id, r.at, r.rail, r.stage, r.masked_input, r.message, r.user,
+                                                  r.channel)
+
+
 def list_refusals(db_url: str, *, limit: int = 100, rail: str | None = None) -> list[RefusalRow]:
     """The newest refusals first (optionally of one rail) for the admin page."""
     query = select(Refusal).order_by(Refusal.at.desc(), Refusal.id.desc()).limit(limit)

@@ -11,6 +11,7 @@ from bot.admin_web.charts import Series, day_labels, line_chart
 from engine.db import session_factory
 from engine.settings import Settings
 from guardrails.refusals import Refusal, RefusalRow, list_refusals
+from guardrails.verdicts import VerdictRow, list_verdicts
 
 
 def refusals_chart(settings: Settings) -> str:
@@ -32,3 +33,8 @@ def refusals_chart(settings: Settings) -> str:
 def recent_blocked(settings: Settings) -> list[RefusalRow]:
     """The newest refusals (the input was masked before it was stored)."""
     return list_refusals(settings.db_url, limit=settings.admin.page_rows)
+
+
+def recent_verdicts(settings: Settings, status: str | None = None) -> list[VerdictRow]:
+    """Admins' and Slack users' verdicts on the input rails, newest first (optionally of one status)."""
+    return list_verdicts(settings.db_url, status=status, limit=settings.admin.page_rows)

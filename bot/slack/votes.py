@@ -2,6 +2,9 @@
 
 One vote per user per answer (the store keeps the latest); removing a reaction retracts the vote only
 when that reaction is still the user's current vote (so 👍 → 👎 → remove 👍 keeps the 👎).
+
+A 👎 on a refusal by the input rails also files a "wrong refusal" verdict that waits for an admin's
+confirmation on the admin page (guardrails/verdicts.py); confirmed, it trains the next detector version.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ class VoteRecorder:
             if current != value:
                 return None
             value = 0
+        if answer_id and value < 0:
+            await call(self.queue_refusal_check, answer_id, user)
         # an answer still streaming is not recorded yet: the vote waits for it (never dropped)
         return await call(self.store.record_message_vote, channel=channel, ts=ts, user=user, value=value,
                           source="reaction") or f"pending:{channel}:{ts}"
@@ -53,4 +58,18 @@ class VoteRecorder:
         except UnknownAnswer:
             log.warning("vote.unknown_answer", answer_id=answer_id)
             return False
+        if value < 0:
+            await call(self.queue_refusal_check, answer_id, user)
         return True
+
+    def queue_refusal_check(self, answer_id: str, user: str) -> int | None:
+        """A 👎 on an input-rail refusal: file a pending "wrong refusal" verdict for an admin (its id), else None."""
+        from guardrails.verdicts import report_verdict
+
+        answer = self.store.get(answer_id)
+        if not answer.refused or not (answer.refusal_rail or "").startswith("input."):
+            return None
+        verdict_id = report_verdict(self.store.settings.db_url, verdict="wrong_refusal", text=answer.question,
+                                    origin="slack", by=self.store.user_key(user), answer_id=answer_id)
+        log.info("vote.refusal_disputed", answer_id=answer_id, verdict_id=verdict_id, rail=answer.refusal_rail)
+        return verdict_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,6 +12,7 @@ from aiohttp import web
 from engine.process import free_port
 from guardrails import Guardrails
 from guardrails.corpus import Case, load_corpus
+from guardrails.detector_train import Row, corpus_rows
 
 BASE_MODEL = "ratchet-base"
 
@@ -69,3 +71,15 @@ async def recording_openai() -> AsyncIterator[RecordingOpenAI]:
         yield server
     finally:
         await runner.cleanup()
+
+
+def corpus_slice(split: str, per_label: int, seed: int = 3) -> list[Row]:
+    """A reproducible slice of the labelled corpus: ``per_label`` rows per attack family, three times as many
+    benign ones (for detector trainings that must take seconds)."""
+    rng = random.Random(seed)
+    rows = corpus_rows()
+    picked = []
+    for label in ("jailbreak", "prompt_extraction", "harmful", "benign"):
+        pool = [r for r in rows if r.split == split and r.label == label]
+        picked += rng.sample(pool, min(len(pool), per_label * (3 if label == "benign" else 1)))
+    return picked

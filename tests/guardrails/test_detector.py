@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import random
 
 import numpy as np
 import pytest
 
-from engine.rag.embedder import Embedder
 from guardrails import Guardrails
-from guardrails.detector import PACKAGED_DIR, load_artifact, resolve_artifact_dir
-from guardrails.detector_train import TrainConfig, corpus_rows, embed_rows, train, write_artifact
+from guardrails.detector import PACKAGED_DIR, DetectorEncoder, load_artifact, resolve_artifact_dir
+from guardrails.detector_train import TrainConfig, corpus_rows, embed_rows, encoder, train, write_artifact
 from guardrails.patterns import GuardrailConfigError
+from tests.guardrails.conftest import corpus_slice
 
 
 def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -22,39 +21,26 @@ def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
                  / (len(pos) * len(neg)))
 
 
-def _slice(rows, split: str, per_label: int, seed: int = 3):
-    rng = random.Random(seed)
-    picked = []
-    for label in ("jailbreak", "prompt_extraction", "harmful", "benign"):
-        pool = [r for r in rows if r.split == split and r.label == label]
-        picked += rng.sample(pool, min(len(pool), per_label * (3 if label == "benign" else 1)))
-    return picked
-
 
 @pytest.fixture(scope="module")
-def embedder(tmp_path_factory) -> Embedder:
+def embedder(tmp_path_factory) -> DetectorEncoder:
     from engine.settings import Settings
 
-    return Embedder(Settings(data_dir=tmp_path_factory.mktemp("data")).rag)
+    return encoder(Settings(data_dir=tmp_path_factory.mktemp("data")))
 
 
-def test_a_head_trained_on_a_small_tune_slice_separates_heldout_sources(embedder) -> None:
-    rows = corpus_rows()
-    tune, heldout = _slice(rows, "tune", 25), _slice(rows, "heldout", 15)
+def test_a_head_trained_on_a_small_tune_slice_separates_heldout_sources(embedder, tmp_path) -> None:
+    tune, heldout = corpus_slice("tune", 25), corpus_slice("heldout", 15)
     assert not {r.source for r in tune} & {r.source for r in heldout}
     result = train(embedder, tune, heldout, TrainConfig(folds=3), version="test-slice")
-    artifact_probabilities = _probabilities(result.detector, embed_rows(embedder, heldout))
+    artifact = load_artifact(write_artifact(result, tmp_path))
+    artifact_probabilities = artifact.probabilities(embed_rows(embedder, heldout), [r.text for r in heldout])
     auc = _auc(artifact_probabilities, np.array([r.attack for r in heldout]))
     print(f"\nheld-out AUC of a head trained on {len(tune)} tune rows: {auc:.3f}", result.metrics["heldout"])
     assert auc >= 0.75  # chance is 0.5
     assert 0.0 < result.detector["suspicion"] <= result.detector["threshold"] < 1.0
     assert result.metrics["heldout"]["n"] == len(heldout)
     assert result.manifest["heldout_sources"] and "tune_sha256" in result.manifest
-
-
-def _probabilities(detector: dict, vectors: np.ndarray) -> np.ndarray:
-    a, c = detector["calibration"]
-    return 1 / (1 + np.exp(-(a * (vectors @ np.array(detector["weights"]) + detector["bias"]) + c)))
 
 
 def test_the_packaged_artifact_was_trained_on_tune_sources_only() -> None:
@@ -65,6 +51,7 @@ def test_the_packaged_artifact_was_trained_on_tune_sources_only() -> None:
     assert not heldout_sources & set(manifest["tune_by_source"])
     assert set(manifest["heldout_sources"]) == heldout_sources
     assert artifact.weights.shape == (384,) and 0 < artifact.threshold < 1
+    assert len(artifact.term_weights) > 1000 and artifact.encoder["max_tokens"] == 128
     assert {"in_sample", "out_of_fold", "heldout"} <= set(metrics)
 
 
@@ -84,7 +71,7 @@ def test_rails_refuse_with_the_learned_detector_and_spare_edgy_questions(make_se
 
 def test_a_promoted_artifact_in_the_data_dir_replaces_the_packaged_one(make_settings, embedder) -> None:
     settings = make_settings()
-    rows = _slice(corpus_rows(), "tune", 10)
+    rows = corpus_slice("tune", 10)
     result = train(embedder, rows, config=TrainConfig(folds=2), version="v-test")
     result.detector["threshold"] = 0.999999  # this version refuses (almost) nothing
     out = settings.data_dir / "guardrails" / "detector"

