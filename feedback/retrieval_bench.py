@@ -74,9 +74,11 @@ def _evidence_chunk(store: WeaviateStore, physical: str, tenant: str, document_i
 def _record(feedback: FeedbackStore, q: ReferenceQuestion, chunk_ids: list[str], cited: list[int], *,
             correction_of: str | None = None) -> str:
     grounding = {"sentences": [{"text": q.reference or q.question, "source": i} for i in cited]}
+    # the text stands for what the model wrote from these chunks (two answers from other chunks differ)
+    text = q.reference if correction_of else f"answer from {', '.join(chunk_ids[i] for i in cited) or 'no source'}"
     record = AnswerRecord(
         question=q.question, standalone_query=None, history=[], chunk_ids=chunk_ids, chunk_hashes=[],
-        prompt=[{"role": "user", "content": q.question}], answer=q.reference or "(answer)", adapter_version=None,
+        prompt=[{"role": "user", "content": q.question}], answer=text, adapter_version=None,
         alias=None, sampling={}, guardrails={"grounding": grounding}, timings_ms={},
         source="admin" if correction_of else "test")
     return feedback.record_answer(record, correction_of=correction_of)
@@ -234,7 +236,7 @@ def _run(s: Settings, store: WeaviateStore, root: Path, manifest: dict, pages: l
                                        "production": (o.gate or {}).get("production")}
     if shuffled:
         bad = train_and_gate(s, data.shuffled(), store=store, registry=registry, notes="bench: shuffled positives",
-                             benchmark=heldout, tenant=tenant)
+                             tenant=tenant)
         out["shuffled_gate_passed"] = {o.kind: (o.gate or {}).get("passed") for o in bad}
         out["shuffled_rejected"] = all(o.gate is not None and not o.gate["passed"] for o in bad) and len(bad) == 2
 

@@ -158,15 +158,21 @@ def _votes_to_examples(labels: dict[str, tuple[Answer, int]]) -> dict[str, Retri
     return out
 
 
+def voted_examples(store: FeedbackStore) -> tuple[dict[str, RetrievalExample], dict[str, int]]:
+    """Examples (chunk ids only) per question key from the current votes, and what was dropped (labels are those of
+    the preference data: ties, split votes, refusals, cached answers and contradictions do not count)."""
+    dropped: dict[str, int] = defaultdict(int)
+    labels = _labels(store.labelled_answers(), store.settings.feedback.contradiction_majority, dropped)
+    _drop_contradictions(labels, dropped)
+    return _votes_to_examples(labels), dropped
+
+
 def build_retrieval_data(store: FeedbackStore, weaviate: WeaviateStore | None = None, *,
                          collection: str | None = None, tenant: str | None = None) -> RetrievalData:
     """Read every voted answer and turn it into split retrieval examples (chunk texts read from the live collection;
     chunks no longer there — their document changed — are dropped and counted)."""
     settings = store.settings
-    dropped: dict[str, int] = defaultdict(int)
-    labels = _labels(store.labelled_answers(), settings.feedback.contradiction_majority, dropped)
-    _drop_contradictions(labels, dropped)
-    examples = _votes_to_examples(labels)
+    examples, dropped = voted_examples(store)
     wanted = sorted({c for e in examples.values() for c in (*e.positives, *e.negatives)})
     own = weaviate is None
     weaviate = weaviate or WeaviateStore(settings.rag)

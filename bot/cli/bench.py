@@ -162,6 +162,24 @@ def bench_loop(
         print_json(result)
 
 
+@bench_app.command("retrieval-loop")
+@friendly_errors
+def bench_retrieval_loop(
+    questions: Path = typer.Option(ANSWERS_DIR / "questions.jsonl", help="question set (JSON lines)"),
+    manifest: Path = typer.Option(ANSWERS_DIR / "corpus.json", help="corpus manifest (page list)"),
+    docs: Path = typer.Option(None, help="html dir of the pages (default: $RATCHET_ANSWERS_DOCS or the manifest's)"),
+    train_limit: int = typer.Option(None, help="vote on the first N train questions only"),
+    shuffled: bool = typer.Option(True, help="also train on shuffled positives; the gate must reject them"),
+) -> None:
+    """Simulated votes -> trained embedder and reranker -> held-out recall before/after, a swap under load."""
+    from feedback.retrieval_bench import bench_retrieval_loop as _bench
+
+    with contextlib.redirect_stdout(sys.stderr):  # trainers print; stdout is for the JSON line
+        result = _bench(settings(), questions_path=questions, manifest_path=manifest, docs=docs,
+                        train_limit=train_limit, shuffled=shuffled, emit=lambda _: None)
+    print_json(result)
+
+
 def _register_pipeline() -> None:
     from bot.bench_pipeline import bench_pipeline
 
