@@ -29,6 +29,7 @@ from engine.rag import collections
 from engine.rag.embedder import Embedder
 from engine.rag.rerank import CrossEncoderReranker, Reranker, make_reranker
 from engine.rag.weaviate_client import WeaviateStore
+from engine.registry import walk_back
 from engine.registry_models import AuditEntry
 from engine.retrieval_models import EMBEDDER, KINDS, PREFIX, RERANKER, RetrievalChange, RetrievalProduction, \
     RetrievalVersion
@@ -181,15 +182,7 @@ class RetrievalRegistry:
         with self.sessions() as s:
             rows = list(s.scalars(select(RetrievalChange).where(RetrievalChange.kind == kind)
                                   .order_by(RetrievalChange.id.desc())))
-        popped = 0
-        for row in rows:
-            if row.action == "rollback":
-                popped += 1
-            elif popped:
-                popped -= 1
-            else:
-                return True, row.from_version
-        return False, None
+        return walk_back(rows)
 
     def expire_collections(self, store: WeaviateStore | None = None) -> list[str]:
         """Delete knowledge collections replaced longer ago than the retention period."""
