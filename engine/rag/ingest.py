@@ -4,7 +4,9 @@ A document's identity is its source (path or URL); its version is a hash of its 
 and chunking parameters. An unchanged version is skipped. A new version is written under its own
 ``doc_version`` first; only when every chunk is in does the old version get deleted (on a failed
 insert the partial new version is deleted instead) — so a document's chunks appear all or none.
-Embedding of the next wave overlaps with the Weaviate insert of the previous one.
+Embedding of the next wave overlaps with the Weaviate insert of the previous one. Chunks go to the collection
+the live alias points at, embedded by its model, and also to any collection being re-embedded for a new model
+(``engine.rag.collections.shadows``), embedded by that one's.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ its access groups is one of the asker's groups (no groups = nothing is visible).
 searched in the asker's tenant only. The rerank stage (see ``engine.rag.rerank``) gives absolute
 scores; when the best one is below ``rag.min_score`` the retrieval says "not enough evidence" and
 still returns the closest chunks so the answer can point at them. Within the top_k, one document gives
-at most ``rag.max_chunks_per_document`` chunks ahead of other documents' (``rerank.diversify``).
+at most ``rag.max_chunks_per_document`` chunks ahead of other documents' (``rerank.diversify``). Which collection,
+embedding model and reranker serve is followed at run time (``engine.rag.live``): a promoted retrieval model
+swaps in without a restart.
 """
 
 from __future__ import annotations
