@@ -323,10 +323,10 @@ class RetrievalTrainingSettings(Section):
     enabled: bool = Field(default=True, description="the scheduled job also trains retrieval models")
     train_embedder: bool = True
     train_reranker: bool = True
-    epochs: float = Field(default=1.0, gt=0)
+    epochs: float = Field(default=2.0, gt=0)
     batch_size: int = Field(default=16, ge=2, description="in-batch negatives of the embedder loss come from here")
-    learning_rate: float = Field(default=3e-5, gt=0)
-    reranker_learning_rate: float = Field(default=5e-5, gt=0)
+    learning_rate: float = Field(default=5e-5, gt=0)
+    reranker_learning_rate: float = Field(default=1e-4, gt=0, description="the cross-encoder's head starts untrained")
     max_seq_length: int = Field(default=128, ge=16, description="tokens kept of question + chunk")
     negatives_per_question: int = Field(default=3, ge=0, description="hard negatives per positive (reranker)")
     warmup_ratio: float = Field(default=0.1, ge=0.0, lt=1.0)

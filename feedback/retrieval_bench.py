@@ -18,19 +18,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import re
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.progress import Progress
 
 from engine.rag import collections
-from engine.rag.evaluate import docs_dir, load_manifest
+from engine.rag.evaluate import _percentile, docs_dir, load_manifest
 from engine.rag.ingest import document_id_for, ingest_paths
 from engine.rag.live import Pin
 from engine.rag.retriever import Retriever
@@ -152,129 +155,191 @@ class SearchLoad:
         self._stop.set()
         self._thread.join()
 
-    def p95_ms(self) -> float | None:
-        if not self.latencies_ms:
-            return None
-        ordered = sorted(self.latencies_ms)
-        return round(ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))], 1)
 
 
 def _figures(prefix: str, m: dict[str, Any]) -> dict[str, Any]:
     return {f"{key}_{prefix}": m.get(key) for key in ("recall_at_1", "recall_at_5", "mrr")}
 
 
+STAGES = ("setup", "embedder", "reranker", "shuffled_embedder", "shuffled_reranker")
+STATE = "state.json"
+
+
+@dataclass
+class _Context:
+    settings: Settings
+    store: WeaviateStore
+    root: Path
+    pages: list[str]
+    train: list[ReferenceQuestion]
+    heldout: list[RetrievalQuestion]
+    tenant: str
+
+
 def bench_retrieval_loop(base: Settings, *, questions_path: Path, manifest_path: Path, docs: Path | None = None,
                          train_limit: int | None = None, pages: list[str] | None = None, shuffled: bool = True,
-                         keep: bool = False, emit: Callable[[dict], None] = print) -> dict[str, Any]:
-    """Run the loop (module doc); emit and return one JSON object."""
-    started = time.perf_counter()
+                         work: Path | None = None, stage: str | None = None,
+                         emit: Callable[[dict], None] = print) -> dict[str, Any]:
+    """Run the loop (module doc); emit and return one JSON object.
+
+    With ``work`` the run can be split into ``stage`` steps (``STAGES``), one command each
+    (a shared machine's lock is then held for a part at a time): the store, the registry and the figures so far stay
+    in ``work``; the JSON line comes with the last stage.
+    """
     manifest = load_manifest(manifest_path)
     root = docs_dir(manifest, docs)
     questions = load_questions(questions_path)
     if pages is not None:
         questions = [q for q in questions if q.source in pages]
-    train = [q for q in questions if q.source and q.split == "train"][:train_limit]
-    heldout = benchmark_questions(questions, root, "heldout")
-    logical, tenant = f"BenchRetrievalLoop{uuid.uuid4().hex[:8]}", "bench"
-    result: dict[str, Any] = {"bench": "retrieval-loop", "corpus": manifest.get("name"),
-                              "train_questions": len(train), "heldout_questions": len(heldout)}
-    with tempfile.TemporaryDirectory(prefix="ratchet-bench-retrieval-") as tmp:
+    with contextlib.ExitStack() as stack:
+        where = work or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ratchet-bench-retrieval-")))
+        where.mkdir(parents=True, exist_ok=True)
+        state_path = where / STATE
+        out: dict[str, Any] = json.loads(state_path.read_text()) if state_path.exists() else {
+            "bench": "retrieval-loop", "corpus": manifest.get("name"), "done": [], "seconds": 0.0,
+            "collection": f"BenchRetrievalLoop{uuid.uuid4().hex[:8]}"}
+        todo = [stage] if stage else [st for st in STAGES if st not in out["done"]]
         s = base.model_copy(update={
-            "data_dir": Path(tmp), "database_url": None,
-            "rag": base.rag.model_copy(update={"collection": logical, "default_tenant": tenant, "cache_enabled": False,
-                                               "models_refresh_s": 0.5}),
+            "data_dir": where, "database_url": None,
+            "rag": base.rag.model_copy(update={"collection": out["collection"], "default_tenant": "bench",
+                                               "cache_enabled": False, "models_refresh_s": 0.5}),
         })
         s.ensure_dirs()
-        store = WeaviateStore(s.rag)
+        train = [q for q in questions if q.source and q.split == "train"][:train_limit]
+        ctx = _Context(s, WeaviateStore(s.rag), root, pages or manifest["pages"], train,
+                       benchmark_questions(questions, root, "heldout"), "bench")
+        out.update(train_questions=len(train), heldout_questions=len(ctx.heldout))
+        finished = False
         try:
-            result.update(_run(s, store, root, manifest, pages, train, heldout, tenant, shuffled))
+            for name in todo:
+                if name.startswith("shuffled") and not shuffled:
+                    continue
+                started = time.perf_counter()
+                if name == "setup":
+                    _setup(ctx, out)
+                elif name.startswith("shuffled_"):
+                    _shuffled(ctx, out, name.removeprefix("shuffled_"))
+                else:
+                    _trained(ctx, out, name)
+                out["seconds"] += time.perf_counter() - started
+                out["done"] = sorted(set(out["done"]) | {name}, key=STAGES.index)
+                state_path.write_text(json.dumps(out))
+            finished = set(STAGES[:3] if not shuffled else STAGES) <= set(out["done"])
+            if finished:
+                _after(ctx, out)
         finally:
-            if not keep:
-                for c in collections.physical_collections(store, logical):
-                    store.drop(c.name)
-                if store.client.alias.exists(alias_name=collections.alias_name(logical)):
-                    store.client.alias.delete(alias_name=collections.alias_name(logical))
-            store.close()
-    result["total_s"] = round(time.perf_counter() - started, 1)
-    result["note"] = ("held-out = the answer benchmark's held-out questions (never voted on); recall is of the "
-                      "source page; votes are simulated from the reference sources, no language model is involved")
-    emit(result)
-    return result
+            if finished or work is None:
+                _drop_collections(ctx.store, out["collection"])
+            ctx.store.close()
+    if not finished:
+        return out
+    out["total_s"] = round(out.pop("seconds"), 1)
+    out.pop("done", None)
+    out.pop("_latencies_ms", None)
+    out["note"] = ("held-out = the answer benchmark's held-out questions (never voted on); recall is of the "
+                   "source page; votes are simulated from the reference sources, no language model is involved; "
+                   "search latencies during the swap include the training and re-embedding on the same CPU")
+    emit(out)
+    return out
 
 
-def _run(s: Settings, store: WeaviateStore, root: Path, manifest: dict, pages: list[str] | None,
-         train: list[ReferenceQuestion], heldout: list[RetrievalQuestion], tenant: str,
-         shuffled: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    summary = ingest_paths(s, [root / p for p in (pages or manifest["pages"])], store=store, show_progress=False)
+def _drop_collections(store: WeaviateStore, logical: str) -> None:
+    for c in collections.physical_collections(store, logical):
+        store.drop(c.name)
+    if store.client.alias.exists(alias_name=collections.alias_name(logical)):
+        store.client.alias.delete(alias_name=collections.alias_name(logical))
+
+
+def _setup(ctx: _Context, out: dict[str, Any]) -> None:
+    """Ingest, figures before, simulated votes."""
+    s, store = ctx.settings, ctx.store
+    summary = ingest_paths(s, [ctx.root / p for p in ctx.pages], store=store, show_progress=False)
     out["chunks"] = summary.chunks_written
-    before = measure(s, store, heldout, pin=Pin())
-    out.update(_figures("before", before))
+    out.update(_figures("before", measure(s, store, ctx.heldout, pin=Pin())))
     embedding_only = s.model_copy(update={"rag": s.rag.model_copy(update={"alpha": 1.0, "rerank_keyword_weight": 0.0,
                                                                         "reranker_model": None})})
-    packaged = measure(embedding_only, store, heldout, pin=Pin(reranker=None))
-    out.update(_figures("packaged_embedding_only", packaged))
-
-    feedback = FeedbackStore(s)
+    out.update(_figures("packaged_embedding_only", measure(embedding_only, store, ctx.heldout, pin=Pin(reranker=None))))
     t = time.perf_counter()
-    out["votes"] = asyncio.run(simulate_votes(s, store, feedback, train, root, tenant))
+    out["votes"] = asyncio.run(simulate_votes(s, store, FeedbackStore(s), ctx.train, ctx.root, ctx.tenant))
     out["simulate_s"] = round(time.perf_counter() - t, 1)
-    data = build_retrieval_data(feedback, store)
+
+
+def _trained(ctx: _Context, out: dict[str, Any], kind: str) -> None:
+    """Train and gate one kind on the votes while production serves a searching client; promote it (for an
+    embedder: the alias switch)."""
+    s, store = ctx.settings, ctx.store
+    data = build_retrieval_data(FeedbackStore(s), store)
     out["data"] = {k: v for k, v in data.stats().items() if k != "snapshot_id"}
     registry = RetrievalRegistry(s)
-
     t = time.perf_counter()
-    trained = {o.kind: o for o in train_and_gate(s, data, store=store, registry=registry, notes="bench: votes",
-                                                  benchmark=heldout, tenant=tenant)}
-    out["train_and_gate_s"] = round(time.perf_counter() - t, 1)
-    for kind, o in trained.items():
-        out[f"{kind}_version"] = o.version_id
-        out[f"{kind}_gate_passed"] = (o.gate or {}).get("passed")
-        out[f"{kind}_train_s"] = o.metrics.get("duration_s")
-        out[f"{kind}_gate_failed_checks"] = [c["name"] for c in (o.gate or {}).get("checks", []) if not c["passed"]]
-        out[f"{kind}_heldout_gate"] = {"candidate": (o.gate or {}).get("candidate"),
-                                       "production": (o.gate or {}).get("production")}
-    if shuffled:
-        bad = train_and_gate(s, data.shuffled(), store=store, registry=registry, notes="bench: shuffled positives",
-                             tenant=tenant)
-        out["shuffled_gate_passed"] = {o.kind: (o.gate or {}).get("passed") for o in bad}
-        out["shuffled_rejected"] = all(o.gate is not None and not o.gate["passed"] for o in bad) and len(bad) == 2
-
-    out.update(_swap(s, store, registry, trained, heldout, tenant))
-    after = measure(s, store, heldout, pin=Pin())
-    out.update(_figures("after", after))
-    for key in ("recall_at_1", "recall_at_5", "mrr"):
-        if before.get(key) is not None and after.get(key) is not None:
-            out[f"{key}_delta"] = round(after[key] - before[key], 3)
-    out["recall_at_5_delta_vs_packaged_embedding_only"] = round(after["recall_at_5"] - packaged["recall_at_5"], 3)
-    out["production"] = {k: registry.production(k) for k in (EMBEDDER, RERANKER)}
-    return out
-
-
-def _swap(s: Settings, store: WeaviateStore, registry: RetrievalRegistry, trained: dict, heldout, tenant: str):
-    """Promote the trained models while a client searches: the embedder's collection is re-embedded afresh."""
-    out: dict[str, Any] = {}
-    embedder = trained.get(EMBEDDER)
-    reranker = trained.get(RERANKER)
-    with SearchLoad(s, heldout, tenant) as load:
-        time.sleep(1.0)
-        if embedder is not None and embedder.version_id:
-            version = registry.get(embedder.version_id)
-            if (version.gate_report or {}).get("collection") and \
-                    store.client.collections.exists(version.gate_report["collection"]):
-                store.drop(version.gate_report["collection"])  # measure a whole re-embed under load
-            registry.promote(version.id, actor="bench", force=not (version.gate_report or {}).get("passed"),
-                             store=store)
-            out["reembed_chunks"] = registry.last_build["chunks"]
-            out["reembed_s_per_1k_chunks"] = registry.last_build["seconds_per_1k_chunks"]
-            out["embedder_forced"] = not (version.gate_report or {}).get("passed")
-        if reranker is not None and reranker.version_id:
-            rr = registry.get(reranker.version_id)
-            registry.promote(rr.id, actor="bench", force=not (rr.gate_report or {}).get("passed"))
-            out["reranker_forced"] = not (rr.gate_report or {}).get("passed")
+    with SearchLoad(s, ctx.heldout, ctx.tenant) as load:  # production keeps serving while the candidate is
+        # trained, the embedder's collection re-embedded (by its gate), and promoted (the alias switch)
+        trained = {o.kind: o for o in train_and_gate(s, data, store=store, registry=registry, notes="bench: votes",
+                                                      benchmark=ctx.heldout, tenant=ctx.tenant, kinds=[kind])}
+        out[f"{kind}_train_and_gate_s"] = round(time.perf_counter() - t, 1)
+        out.update(_promote(registry, trained))
         time.sleep(2 * s.rag.models_refresh_s + 1.0)  # the client follows the switch
-    out["searches_during_swap"] = len(load.latencies_ms) + len(load.failures)
-    out["failed_queries_during_swap"] = len(load.failures)
-    out["failures_sample"] = load.failures[:3]
-    out["search_p95_ms_during_swap"] = load.p95_ms()
+    latencies = out.pop("_latencies_ms", []) + load.latencies_ms
+    out["_latencies_ms"] = latencies
+    out["searches_during_swap"] = out.get("searches_during_swap", 0) + len(load.latencies_ms) + len(load.failures)
+    out["failed_queries_during_swap"] = out.get("failed_queries_during_swap", 0) + len(load.failures)
+    out["failures_sample"] = (out.get("failures_sample") or []) + load.failures[:3]
+    out["search_p95_ms_during_swap"] = _p95(latencies)
+    for kind, o in trained.items():
+        gate = o.gate or {}
+        out[f"{kind}_version"] = o.version_id
+        out[f"{kind}_gate_passed"] = gate.get("passed")
+        out[f"{kind}_train_s"] = o.metrics.get("duration_s")
+        out[f"{kind}_gate_failed_checks"] = [c["name"] for c in gate.get("checks", []) if not c["passed"]]
+        out[f"{kind}_gate"] = {k: gate.get(k) for k in ("candidate", "production", "benchmark")}
+    if kind == EMBEDDER:
+        out["reembed_chunks"] = out.get("chunks")
+        out["reembed_s_per_1k_chunks"] = _reembed_rate(registry, trained)
+
+
+def _p95(values: list[float]) -> float | None:
+    return round(_percentile(values, 0.95), 1) if values else None
+
+
+def _shuffled(ctx: _Context, out: dict[str, Any], kind: str) -> None:
+    """The same votes with shuffled positives: the gate must reject the model."""
+    data = build_retrieval_data(FeedbackStore(ctx.settings), ctx.store).shuffled()
+    bad = train_and_gate(ctx.settings, data, store=ctx.store, registry=RetrievalRegistry(ctx.settings),
+                         notes="bench: shuffled positives", tenant=ctx.tenant, kinds=[kind])
+    passed = out.setdefault("shuffled_gate_passed", {})
+    passed.update({o.kind: (o.gate or {}).get("passed") for o in bad})
+    out.setdefault("shuffled_gate", {}).update({o.kind: (o.gate or {}).get("candidate") for o in bad})
+    out["shuffled_rejected"] = len(passed) == 2 and not any(passed.values()) and None not in passed.values()
+
+
+def _after(ctx: _Context, out: dict[str, Any]) -> None:
+    """Held-out figures with the promoted models, and the deltas."""
+    out.update(_figures("after", measure(ctx.settings, ctx.store, ctx.heldout, pin=Pin())))
+    for key in ("recall_at_1", "recall_at_5", "mrr"):
+        if out.get(f"{key}_before") is not None and out.get(f"{key}_after") is not None:
+            out[f"{key}_delta"] = round(out[f"{key}_after"] - out[f"{key}_before"], 3)
+    out["recall_at_5_delta_vs_packaged_embedding_only"] = round(
+        out["recall_at_5_after"] - out["recall_at_5_packaged_embedding_only"], 3)
+    registry = RetrievalRegistry(ctx.settings)
+    out["production"] = {k: registry.production(k) for k in (EMBEDDER, RERANKER)}
+
+
+def _promote(registry: RetrievalRegistry, trained: dict) -> dict[str, Any]:
+    """Promote the trained models (forced, and said so, when their gate failed: the bench measures them anyway)."""
+    out = {}
+    for kind in (EMBEDDER, RERANKER):
+        outcome = trained.get(kind)
+        if outcome is None or not outcome.version_id:
+            continue
+        passed = bool((outcome.gate or {}).get("passed"))
+        registry.promote(outcome.version_id, actor="bench", force=not passed)
+        out[f"{kind}_forced"] = not passed
     return out
+
+
+def _reembed_rate(registry: RetrievalRegistry, trained: dict) -> float | None:
+    """Seconds per 1k chunks of the embedder gate's re-embed (logged on its collection build)."""
+    outcome = trained.get(EMBEDDER)
+    if outcome is None or not outcome.version_id:
+        return None
+    return (registry.get(outcome.version_id).gate_report or {}).get("build", {}).get("seconds_per_1k_chunks")

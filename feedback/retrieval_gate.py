@@ -54,6 +54,7 @@ class RetrievalGateReport:
     production: dict[str, Any] = field(default_factory=dict)
     benchmark: dict[str, Any] = field(default_factory=dict)
     collection: str | None = None
+    build: dict[str, Any] = field(default_factory=dict)  # the candidate embedder's re-embed (chunks, seconds)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,13 +146,14 @@ def evaluate_retrieval_candidate(settings: Settings, version_id: str, data: Retr
         checks = _checks(config, len(questions), cand, prod, bench)
         passed = all(c.passed for c in checks)
         report = RetrievalGateReport(version.id, version.kind, passed, checks, candidate=cand, production=prod,
-                                     benchmark=bench, collection=built["collection"] if built else None)
+                                     benchmark=bench, collection=built["collection"] if built else None,
+                                     build=built or {})
         if built and not passed:
             store.drop(built["collection"])  # a rejected embedder never serves: its vectors are not kept
     finally:
         if own:
             store.close()
     registry.set_gate_report(version.id, report.as_dict())
-    log.info("retrieval_gate.done", version=version.id, passed=report.passed,
-             recall_at_5=cand.get("recall_at_5"), production_recall_at_5=prod.get("recall_at_5"))
+    log.info("retrieval_gate.done", version=version.id, passed=report.passed, candidate=cand, production=prod,
+             benchmark=bench, failed=[c.name for c in report.checks if not c.passed])
     return report

@@ -77,10 +77,10 @@ def kinds_to_train(settings: Settings) -> list[str]:
 def train_and_gate(settings: Settings, data: RetrievalData, *, store: WeaviateStore, registry: RetrievalRegistry,
                    notes: str, benchmark: list[RetrievalQuestion] | tuple = (), progress: Progress | None = None,
                    evaluate: bool = True, before_register: Callable[[], None] | None = None,
-                   tenant: str | None = None) -> list[RetrievalOutcome]:
-    """Train, register and gate every enabled kind on ``data``."""
+                   tenant: str | None = None, kinds: list[str] | None = None) -> list[RetrievalOutcome]:
+    """Train, register and gate every enabled kind (or ``kinds``) on ``data``."""
     outcomes = []
-    for kind in kinds_to_train(settings):
+    for kind in kinds or kinds_to_train(settings):
         started = time.perf_counter()
         try:
             version = train_and_register_retrieval(settings, data, kind, registry, notes=notes, progress=progress,
