@@ -79,7 +79,7 @@ def cycle_settings(weaviate_endpoint: dict, tmp_path) -> Settings:
     return Settings(data_dir=tmp_path / "data", rag={
         "weaviate_url": weaviate_endpoint["url"], "weaviate_grpc_port": weaviate_endpoint["grpc_port"],
         "collection": f"TestCycle{uuid.uuid4().hex[:8]}", "models_refresh_s": 0.2, "cache_enabled": False,
-        "max_chunks_per_document": 1,
+        "max_chunks_per_document": 1, "top_k": 2,  # the bot shows two sources: a miss is a 👎
     }, feedback={"heldout_fraction": 0.25, "retrieval": {
         "epochs": 4, "batch_size": 8, "max_seq_length": 64, "learning_rate": 1e-4, "reranker_learning_rate": 1e-4,
         "min_train_questions": 4, "gate_min_heldout": 3, "gate_min_recall_gain": 0.0, "gate_min_mrr_gain": 0.05}})
