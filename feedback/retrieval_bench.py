@@ -208,7 +208,7 @@ def bench_retrieval_loop(base: Settings, *, questions_path: Path, manifest_path:
         train = [q for q in questions if q.source and q.split == "train"][:train_limit]
         ctx = _Context(s, WeaviateStore(s.rag), root, pages or manifest["pages"], train,
                        benchmark_questions(questions, root, "heldout"), "bench")
-        out.update(train_questions=len(train), heldout_questions=len(ctx.heldout))
+        out.update(train_questions=len(train), heldout_questions=len(ctx.heldout), pages=len(ctx.pages))
         finished = False
         try:
             for name in todo:
