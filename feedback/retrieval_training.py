@@ -105,8 +105,8 @@ def train_embedder(settings: Settings, data: RetrievalData, config: RetrievalTra
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, \
         SentenceTransformerTrainingArguments
-    from sentence_transformers.losses import MultipleNegativesRankingLoss
-    from sentence_transformers.training_args import BatchSamplers
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 
     rows = data.triplets("train")
     if len({r["anchor"] for r in rows}) < config.min_train_questions:
