@@ -243,8 +243,10 @@ def expire(store: WeaviateStore, logical: str, retention_s: float, now: float | 
 def chunks_by_id(store: WeaviateStore, logical: str, tenant: str, chunk_ids: list[str],
                  batch: int = 200) -> dict[str, dict]:
     """The stored properties of the chunks with these ids in the live collection (missing ids are left out)."""
+    if not chunk_ids:
+        return {}
     physical = resolve(store, logical)
-    if not chunk_ids or not store.has_tenant(physical, tenant):
+    if not store.has_tenant(physical, tenant):
         return {}
     handle = store.chunks(physical, tenant, create=False)
     found: dict[str, dict] = {}
