@@ -215,15 +215,7 @@ class AdapterRegistry:
             rows = list(s.scalars(
                 select(AliasChange).where(AliasChange.alias == alias).order_by(AliasChange.id.desc())
             ))
-        popped = 0
-        for row in rows:
-            if row.action == "rollback":
-                popped += 1
-            elif popped:
-                popped -= 1
-            else:
-                return True, row.from_version
-        return False, None
+        return walk_back(rows)
 
     def _previous(self, alias: str) -> str | None:
         return self.rollback_target(alias)[1]
@@ -290,6 +282,20 @@ class AdapterRegistry:
         self.audit(actor, f"{alias}.rollback", previous or BASE, previous=current)
         log.info("alias.rolled_back", alias=alias, to=previous or BASE, previous=current, actor=actor)
         return previous
+
+def walk_back(changes_newest_first) -> tuple[bool, str | None]:
+    """(found, version) a rollback goes to, given promotion/rollback rows newest first (``action``,
+    ``from_version``): the history is a stack, each rollback pops one promotion."""
+    popped = 0
+    for row in changes_newest_first:
+        if row.action == "rollback":
+            popped += 1
+        elif popped:
+            popped -= 1
+        else:
+            return True, row.from_version
+    return False, None
+
 
 def _set_orphan_aside(dest: Path) -> None:
     """A directory where a new version goes, without a row, is an orphan (e.g. a crash before a commit):

@@ -132,6 +132,11 @@ class RagSettings(Section):
     rewrite_history_turns: int = 6
     cache_collection: str = "AnswerCache"
     cache_ttl_s: float = Field(default=7 * 24 * 3600.0, description="cached answers older than this are ignored")
+    models_refresh_s: float = Field(
+        default=5.0, ge=0.0, description="how often a retriever re-reads the live collection alias and the reranker")
+    collection_retention_days: float = Field(
+        default=7.0, ge=0.0, description="a collection replaced by a new embedding model is kept this long (rollback)")
+    reembed_batch_size: int = Field(default=256, ge=1, description="chunks read, embedded and written per re-embed step")
 
 
 class GuardrailSettings(Section):
@@ -338,10 +343,39 @@ class TrainingSettings(Section):
         return self.model_dump(mode="json")
 
 
+class RetrievalTrainingSettings(Section):
+    """Training and gating of the retrieval models (embedder, reranker) learnt from votes."""
+
+    enabled: bool = Field(default=True, description="the scheduled job also trains retrieval models")
+    train_embedder: bool = True
+    train_reranker: bool = True
+    epochs: float = Field(default=2.0, gt=0)
+    batch_size: int = Field(default=16, ge=2, description="in-batch negatives of the embedder loss come from here")
+    learning_rate: float = Field(default=5e-5, gt=0)
+    reranker_learning_rate: float = Field(default=1e-4, gt=0, description="the cross-encoder's head starts untrained")
+    max_seq_length: int = Field(default=128, ge=16, description="tokens kept of question + chunk")
+    negatives_per_question: int = Field(default=3, ge=0, description="hard negatives per positive (reranker)")
+    warmup_ratio: float = Field(default=0.1, ge=0.0, lt=1.0)
+    seed: int = 42
+    threads: int | None = Field(default=None, description="torch CPU threads (default: torch's own)")
+    min_train_questions: int = Field(default=8, ge=1, description="fewer training questions = no training")
+    gate_min_heldout: int = Field(default=5, ge=1, description="fewer held-out questions = the gate fails")
+    gate_min_recall_gain: float = Field(default=0.01, description="held-out recall@5 gain over production needed")
+    gate_min_mrr_gain: float = Field(default=0.01, description="held-out MRR gain over production needed")
+    gate_max_recall_at_1_drop: float = Field(default=0.02, description="held-out recall@1 may drop at most this")
+    gate_max_benchmark_drop: float = Field(
+        default=0.0, description="recall@5 on the answer benchmark's questions may drop at most this (when it runs)")
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """What the registry stores as a version's hyperparameters."""
+        return self.model_dump(mode="json")
+
+
 class FeedbackSettings(Section):
     """The learning loop."""
 
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    retrieval: RetrievalTrainingSettings = Field(default_factory=RetrievalTrainingSettings)
     hash_askers: bool = False
     asker_hash_salt: str = Field(default="", description="salt for hashed asker/voter ids (keep secret)")
     retention_days: int | None = None
@@ -441,6 +475,11 @@ class Settings(BaseSettings):
     @property
     def adapters_dir(self) -> Path:
         return self.data_dir / "adapters"
+
+    @property
+    def retrieval_models_dir(self) -> Path:
+        """Trained embedding models and rerankers (``emb-vN``, ``rr-vN``)."""
+        return self.data_dir / "retrieval"
 
     @property
     def log_path(self) -> Path:

@@ -82,7 +82,22 @@ def _run(settings: Settings, trigger: str) -> str:
     except TrainingBusy as exc:
         log.info("scheduler.training_busy", reason=str(exc))
         return "busy"
+    if settings.feedback.retrieval.enabled:
+        _run_retrieval(settings, trigger)
     return outcome.status
+
+
+def _run_retrieval(settings: Settings, trigger: str) -> None:
+    """Retrieval models train next to the adapter, from the same votes; their failure never fails the job."""
+    from feedback.lock import TrainingBusy
+    from feedback.retrieval_jobs import run_retrieval_training
+
+    try:
+        run_retrieval_training(settings, trigger=trigger)
+    except TrainingBusy as exc:
+        log.info("scheduler.training_busy", reason=str(exc))
+    except Exception as exc:  # noqa: BLE001 - logged; the adapter's outcome stands
+        log.error("scheduler.retrieval_training_failed", error=f"{type(exc).__name__}: {exc}")
 
 
 def build_scheduler(settings: Settings, *, background: bool = True) -> BaseScheduler:

@@ -12,6 +12,7 @@ from bot.admin_web.pages import redirect, render
 from bot.admin_web.feedback_data import thumbs_rate_chart
 from engine.logs import get_logger
 from engine.registry import AdapterRegistry
+from engine.retrieval_registry import PACKAGED, RetrievalRegistry
 
 router = APIRouter()
 log = get_logger(__name__)
@@ -36,9 +37,12 @@ async def adapters_page(request: Request) -> HTMLResponse:
     registry: AdapterRegistry = request.app.state.registry
     settings = request.app.state.settings
     versions = list(reversed(registry.versions()))
+    retrieval = RetrievalRegistry(settings, registry.sessions)
     return render(
         request, "adapters.html",
         versions=versions, aliases=registry.aliases(), lineage=lineage(versions),
+        retrieval_versions=list(reversed(retrieval.versions())),
+        retrieval_production={k: retrieval.production(k) or PACKAGED for k in ("embedder", "reranker")},
         audit=registry.audit_log(limit=settings.admin.page_rows),
         rate_chart=thumbs_rate_chart(settings, registry),
         as_json=lambda obj: json.dumps(obj, indent=1, sort_keys=True, default=str),

@@ -181,6 +181,39 @@ def bench_loop(
         print_json(result)
 
 
+@bench_app.command("retrieval-loop")
+@friendly_errors
+def bench_retrieval_loop(
+    questions: Path = typer.Option(ANSWERS_DIR / "questions.jsonl", help="question set (JSON lines)"),
+    manifest: Path = typer.Option(ANSWERS_DIR / "corpus.json", help="corpus manifest (page list)"),
+    docs: Path = typer.Option(None, help="html dir of the pages (default: $RATCHET_ANSWERS_DOCS or the manifest's)"),
+    train_limit: int = typer.Option(None, help="vote on the first N train questions only"),
+    shuffled: bool = typer.Option(True, help="also train on shuffled positives; the gate must reject them"),
+    max_pages: int = typer.Option(None, help="only the first N pages of the corpus (and their questions)"),
+    work: Path = typer.Option(None, help="keep the run here, to run it one --stage at a time"),
+    stage: str = typer.Option(None, help="with --work: setup, embedder, reranker, shuffled_embedder, "
+                                         "shuffled_reranker (default: every stage not done yet)"),
+) -> None:
+    """Simulated votes -> trained embedder and reranker -> held-out recall before/after, a swap under load."""
+    from feedback.retrieval_bench import STAGES
+    from feedback.retrieval_bench import bench_retrieval_loop as _bench
+
+    if stage and (stage not in STAGES or work is None):
+        raise typer.BadParameter(f"--stage needs --work and is one of {', '.join(STAGES)}")
+    pages = None
+    if max_pages:
+        import json
+
+        pages = json.loads(manifest.read_text(encoding="utf-8"))["pages"][:max_pages]
+    with contextlib.redirect_stdout(sys.stderr):  # trainers print; stdout is for the JSON line
+        result = _bench(settings(), questions_path=questions, manifest_path=manifest, docs=docs, pages=pages,
+                        train_limit=train_limit, shuffled=shuffled, work=work, stage=stage, emit=lambda _: None)
+    if "total_s" in result:
+        print_json(result)
+    else:
+        console.print(f"stages done: {', '.join(result['done'])}", style="dim")
+
+
 def _register_pipeline() -> None:
     from bot.bench_pipeline import bench_pipeline
 

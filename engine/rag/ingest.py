@@ -4,7 +4,9 @@ A document's identity is its source (path or URL); its version is a hash of its 
 and chunking parameters. An unchanged version is skipped. A new version is written under its own
 ``doc_version`` first; only when every chunk is in does the old version get deleted (on a failed
 insert the partial new version is deleted instead) — so a document's chunks appear all or none.
-Embedding of the next wave overlaps with the Weaviate insert of the previous one.
+Embedding of the next wave overlaps with the Weaviate insert of the previous one. Chunks go to the collection
+the live alias points at, embedded by its model, and also to any collection being re-embedded for a new model
+(``engine.rag.collections.shadows``), embedded by that one's.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from weaviate.exceptions import WeaviateBaseError
 
 from engine.logs import get_logger
 from engine.rag.chunking import Chunk, chunk_sections
+from engine.rag import collections
 from engine.rag.embedder import Embedder
+from engine.rag.live import LiveModels
 from engine.rag.loaders import LoadedDocument, LoadError, is_url, load_file, load_url
 from engine.rag.types import FileOutcome, IngestSummary
 from engine.rag.weaviate_client import WeaviateStore, collection_name, delete_where, tenant_name
@@ -107,9 +111,39 @@ class Ingestor:
         if not self.groups:
             raise ValueError("--acl needs at least one non-empty group name")
         self.show_progress = show_progress
-        self.tenant_exists = store.has_tenant(self.collection, self.tenant)
-        self.handle = store.chunks(self.collection, self.tenant)
+        self.live = LiveModels(settings, store)
+        self.physical = self.live.physical(self.collection)  # the collection the live alias points at
+        self.tenant_exists = store.has_tenant(self.physical, self.tenant)
+        self.handle = store.chunks(self.physical, self.tenant)
         self.changed_documents: list[str] = []
+        self._shadows: tuple[float, list[tuple[Collection, Embedder]]] | None = None
+
+    def embedder(self) -> Embedder:
+        """The embedding model of the live collection."""
+        return self.live.embedder(self.physical)
+
+    def shadows(self) -> list[tuple[Collection, Embedder]]:
+        """Collections being re-embedded for a new model (re-read every ``rag.models_refresh_s``): each write
+        reaches them too, embedded by their own model."""
+        if self._shadows is None or time.monotonic() - self._shadows[0] >= self.rag.models_refresh_s:
+            found = [(self.store.chunks(c.name, self.tenant), self.live.embedder_version(c.embedder))
+                     for c in collections.shadows(self.store, self.collection) if c.name != self.physical]
+            self._shadows = (time.monotonic(), found)
+        return self._shadows[1]
+
+    def _write_shadows(self, item: PendingDocument, objects: list[DataObject]) -> None:
+        for handle, embedder in self.shadows():
+            try:
+                vectors = embedder.embed([embedding_text(item.doc.title, c) for c in item.chunks])
+                result = handle.data.insert_many([DataObject(uuid=o.uuid, properties=o.properties,
+                                                             vector=vectors[i].tolist())
+                                                  for i, o in enumerate(objects)])
+                if result.has_errors:
+                    raise RuntimeError(next(iter(result.errors.values())).message)
+                if item.status == "updated":
+                    delete_where(handle, _where_document(item.document_id, item.version, same=False))
+            except (WeaviateBaseError, RuntimeError) as exc:  # the switch's catch-up copies it later
+                log.warning("ingest.shadow_failed", collection=handle.name, source=item.doc.source, error=str(exc))
 
     # --- planning ------------------------------------------------------------------------------------
     def _version(self, doc: LoadedDocument) -> str:
@@ -171,6 +205,7 @@ class Ingestor:
         if item.status == "updated":
             delete_where(self.handle, _where_document(item.document_id, item.version, same=False))
             self.changed_documents.append(item.document_id)
+        self._write_shadows(item, objects)
         log.info("ingest.document", source=item.doc.source, status=item.status, chunks=len(objects))
         return FileOutcome(item.doc.source, item.status, chunks=len(objects))
 
@@ -226,6 +261,8 @@ class Ingestor:
             if source in present or not source.startswith(tuple(roots)):
                 continue
             deleted = delete_where(self.handle, _where_document(document_id))
+            for handle, _ in self.shadows():
+                delete_where(handle, _where_document(document_id))
             self.changed_documents.append(document_id)
             log.info("ingest.pruned", source=source, chunks=deleted)
             outcomes.append(FileOutcome(source, "deleted", chunks=deleted, message="file gone (--prune)"))
@@ -258,7 +295,7 @@ def ingest_paths(settings: Settings, paths: Sequence[str | Path], *, collection:
             else:
                 outcomes.append(planned)
         if pending:
-            outcomes.extend(run.write_all(pending, Embedder(settings.rag)))
+            outcomes.extend(run.write_all(pending, run.embedder()))
         if prune:
             outcomes.extend(run.prune(folders, present=set(sources)))
         if run.changed_documents:

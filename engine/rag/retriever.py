@@ -5,7 +5,9 @@ its access groups is one of the asker's groups (no groups = nothing is visible).
 searched in the asker's tenant only. The rerank stage (see ``engine.rag.rerank``) gives absolute
 scores; when the best one is below ``rag.min_score`` the retrieval says "not enough evidence" and
 still returns the closest chunks so the answer can point at them. Within the top_k, one document gives
-at most ``rag.max_chunks_per_document`` chunks ahead of other documents' (``rerank.diversify``).
+at most ``rag.max_chunks_per_document`` chunks ahead of other documents' (``rerank.diversify``). Which collection,
+embedding model and reranker serve is followed at run time (``engine.rag.live``): a promoted retrieval model
+swaps in without a restart.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from engine.llm_client import LLMClient
 from engine.logs import get_logger
 from engine.metrics import RAG_EVIDENCE, STAGE_SECONDS
 from engine.rag.embedder import Embedder
-from engine.rag.rerank import Candidate, diversify, make_reranker
+from engine.rag.live import LiveModels, Pin
+from engine.rag.rerank import Candidate, Reranker, diversify
 from engine.rag.rewrite import rewrite_query
 from engine.rag.types import Retrieval, RetrievedChunk
 from engine.rag.weaviate_client import WeaviateStore, collection_name, tenant_name
@@ -60,28 +63,49 @@ def _to_chunk(candidate: Candidate, score: float) -> RetrievedChunk:
 class Retriever:
     """Hybrid retrieval over Weaviate with permissions, tenants, reranking and query rewrite."""
 
-    def __init__(self, settings: Settings, store: WeaviateStore | None = None) -> None:
+    def __init__(self, settings: Settings, store: WeaviateStore | None = None, pin: Pin | None = None) -> None:
         self.settings = settings
         self.rag = settings.rag
         self._own_store = store is None
         self.store = store or WeaviateStore(settings.rag)
-        self.embedder = Embedder(settings.rag)
-        self.reranker = make_reranker(settings.rag)
+        self.live = LiveModels(settings, self.store, pin)
         self._known_tenants: set[tuple[str, str]] = set()
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedding model of the collection serving ``rag.collection`` now."""
+        return self.live.embedder(self.live.physical(self.rag.collection))
+
+    @property
+    def reranker(self) -> Reranker:
+        """The reranker in production now."""
+        return self.live.reranker()
+
+    def _embed_for(self, query: str, physical: list[str]) -> dict[str, np.ndarray]:
+        """The query embedded by each collection's own model (once per model)."""
+        vectors: dict[int, np.ndarray] = {}
+        out = {}
+        for name in physical:
+            embedder = self.live.embedder(name)
+            if id(embedder) not in vectors:
+                vectors[id(embedder)] = embedder.embed_one(query)
+            out[name] = vectors[id(embedder)]
+        return out
 
     def _tenant_exists(self, collection: str, tenant: str) -> bool:
         if (collection, tenant) not in self._known_tenants and self.store.has_tenant(collection, tenant):
             self._known_tenants.add((collection, tenant))
         return (collection, tenant) in self._known_tenants
 
-    def search(self, query: str, query_vector: np.ndarray, *, groups: Sequence[str],
-               collections: Sequence[str], tenant: str, since: datetime | None = None) -> list[Candidate]:
-        """Hybrid (BM25 + vector) candidates from each collection the asker may search (blocking)."""
+    def search(self, query: str, vectors: dict[str, np.ndarray], *, groups: Sequence[str],
+               tenant: str, since: datetime | None = None) -> list[Candidate]:
+        """Hybrid (BM25 + vector) candidates from each (physical) collection the asker may search, each with the
+        query embedded by its own model (blocking)."""
         if not groups:
             return []
         where = _permission_filter(groups, since)
         candidates: list[Candidate] = []
-        for name in collections:
+        for name, query_vector in vectors.items():
             if not self._tenant_exists(name, tenant):
                 continue
             result = self.store.chunks(name, tenant, create=False).query.hybrid(
@@ -107,16 +131,18 @@ class Retriever:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         names = [collection_name(c) for c in (collections or [self.rag.collection])]
+        physical = await asyncio.to_thread(lambda: list(dict.fromkeys(self.live.physical(n) for n in names)))
         tenant = tenant_name(tenant or self.rag.default_tenant)
         query = question
         if history and llm is not None and model:
             query = await self._timed("rewrite", timings, rewrite_query(question, history, llm=llm, model=model,
                                                                          rag=self.rag))
-        vector = await self._timed("embed", timings, asyncio.to_thread(self.embedder.embed_one, query))
+        vectors = await self._timed("embed", timings, asyncio.to_thread(self._embed_for, query, physical))
         candidates = await self._timed("search", timings, asyncio.to_thread(
-            self.search, query, vector, groups=groups, collections=names, tenant=tenant, since=since))
+            self.search, query, vectors, groups=groups, tenant=tenant, since=since))
+        reranker = await asyncio.to_thread(self.live.reranker)
         scores = await self._timed("rerank", timings, asyncio.to_thread(
-            self.reranker.scores, query, vector, candidates))
+            reranker.scores, query, vectors[physical[0]], candidates))
         ranked = sorted(zip(candidates, scores), key=lambda pair: pair[1], reverse=True)
         ranked = diversify(ranked, lambda pair: pair[0].properties["document_id"],
                            self.rag.max_chunks_per_document)[: self.rag.top_k]
