@@ -69,9 +69,10 @@ class EngineSettings(Section):
     verify_prompt: str = "Say OK."
     verify_max_tokens: int = 4
     base_adapter: bool = Field(
-        default=True,
-        description="serve base-model requests through an all-zero LoRA adapter, loaded at start-up: on "
-        "vLLM CPU, base requests batched with adapter requests were seen to get an adapter's output",
+        default=False,
+        description="serve base-model requests through an all-zero LoRA adapter, loaded at start-up: only for a "
+        "vLLM CPU without the install's LoRA patch, where base requests batched with adapter requests got an "
+        "adapter's output",
     )
     canary_percent: float = Field(default=0.0, ge=0.0, le=100.0)
     default_max_tokens: int = 256
