@@ -382,6 +382,7 @@ class _Run:
         stream = self.parts.llm.stream_chat(
             prompt, model=self.route.model, max_tokens=self.bot.answer_max_tokens or engine.default_max_tokens,
             temperature=engine.temperature, repetition_penalty=engine.repetition_penalty,
+            **({"min_tokens": self.bot.answer_min_tokens} if self.bot.answer_min_tokens else {}),
         )
         first = True
         try:
