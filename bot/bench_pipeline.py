@@ -173,10 +173,12 @@ class _Bench:
         await self.http.post(self.url, content=body, headers={
             "X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature, "Content-Type": "application/json"})
         try:
-            reply, thinking_at = await asyncio.wait_for(self._replies.pop(ts), timeout_s)
+            reply, thinking_at = await asyncio.wait_for(self._replies[ts], timeout_s)
             final_at, text = await asyncio.wait_for(self._finals[reply], max(0.1, start + timeout_s - time.monotonic()))
         except TimeoutError:
             return None
+        finally:
+            self._replies.pop(ts, None)
         return Asked(reply_ts=reply, e2e_ms=(final_at - start) * 1000, thinking_ms=(thinking_at - start) * 1000,
                      first_visible_ms=(self._first_update[reply] - start) * 1000,
                      service_error="not answering right now" in text)

@@ -8,6 +8,7 @@ and the self-check lengths. Telemetry is off; no host but vLLM is called.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,9 +87,19 @@ class RailsPool:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._rails: dict[str, LLMRails] = {}
+        self._building: dict[str, asyncio.Lock] = {}
 
     def get(self, model: str) -> LLMRails:
         """The LLMRails whose main model is ``model``."""
         if model not in self._rails:
             self._rails[model] = build_rails(self.settings, model)
+        return self._rails[model]
+
+    async def aget(self, model: str) -> LLMRails:
+        """:meth:`get` for the event loop: a new model's rails are built in a worker thread (a promotion brings a
+        new model name; building takes CPU time other answers must not wait for), once for concurrent callers."""
+        if model not in self._rails:
+            async with self._building.setdefault(model, asyncio.Lock()):
+                if model not in self._rails:
+                    self._rails[model] = await asyncio.to_thread(build_rails, self.settings, model)
         return self._rails[model]
