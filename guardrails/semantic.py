@@ -42,7 +42,7 @@ class SemanticDetector:
 
     def score(self, text: str) -> SemanticScore:
         """Similarity of ``text`` (cleaned, first 2,000 characters) to the nearest examples."""
-        vector = self.embedder.embed([clean(text)[:2000]])[0]
+        vector = self.embedder.embed_one(clean(text)[:2000])
         attack_sims = self.attack_vectors @ vector
         best = int(np.argmax(attack_sims))
         return SemanticScore(float(attack_sims[best]), float(np.max(self.benign_vectors @ vector)),
