@@ -51,7 +51,7 @@ async def _busy(llm: LLMClient, prompt: list[dict[str, str]], model: str, stop: 
 
 
 async def test_long_prompts_on_a_busy_model_are_answered_not_reported_down(bot_settings, docs_collection) -> None:
-    settings = bot_settings(rag={"collection": docs_collection}, bot={"service_timeout_s": 1.0, "answer_max_tokens": 16})
+    settings = bot_settings(rag={"collection": docs_collection}, bot={"service_timeout_s": 2.0, "answer_max_tokens": 16})
     pipeline = Pipeline(settings)
     llm = LLMClient.from_settings(settings.engine)
     stop = asyncio.Event()
@@ -69,7 +69,7 @@ async def test_long_prompts_on_a_busy_model_are_answered_not_reported_down(bot_s
         assert [a.error for a in answers] == [None] * len(answers), [a.text for a in answers if a.error]
         ttfts = [pipeline._components.feedback.get(a.answer_id).timings_ms.get("model_ttft", 0)  # noqa: SLF001
                  for a in answers if a.answer_id]
-        assert max(ttfts) > 1000, f"the first token came within the service timeout every time ({ttfts})"
+        assert max(ttfts) > 2000, f"the first token came within the service timeout every time ({ttfts})"
     finally:
         stop.set()
         await llm.aclose()
