@@ -51,7 +51,8 @@ async def _busy(llm: LLMClient, prompt: list[dict[str, str]], model: str, stop: 
 
 
 async def test_long_prompts_on_a_busy_model_are_answered_not_reported_down(bot_settings, docs_collection) -> None:
-    settings = bot_settings(rag={"collection": docs_collection}, bot={"service_timeout_s": 2.0, "answer_max_tokens": 16})
+    settings = bot_settings(rag={"collection": docs_collection},
+                            bot={"service_timeout_s": 2.0, "answer_max_tokens": 16})
     pipeline = Pipeline(settings)
     llm = LLMClient.from_settings(settings.engine)
     stop = asyncio.Event()
