@@ -22,9 +22,10 @@ from engine.llm_client import LLMClient
 from engine.rag import ingest_paths
 from tests.bot.tcp_proxy import TcpProxy
 
-PAGES = ("library/functions.html", "library/stdtypes.html", "tutorial/venv.html")
-QUESTIONS = ["How do I create a virtual environment?", "What does the built-in zip function do?",
-             "How do I split a string on whitespace?", "What does enumerate return?"]
+PAGES = ("library/json.html", "library/pathlib.html", "tutorial/venv.html")
+QUESTIONS = ["How do I make a virtual environment for my project?", "How do I pretty-print JSON with indentation?",
+             "How do I create a directory including any missing parent directories with pathlib?",
+             "What does json.dumps do with non-ASCII characters by default?"]
 
 
 @pytest.fixture(scope="module")
