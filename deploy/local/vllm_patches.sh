@@ -6,8 +6,9 @@
 #
 # vllm-cpu-lora-base-rows.patch — vLLM CPU's torch LoRA ops index the stacked adapter weights with a
 # token's adapter slot; base-model tokens have slot -1, which picked the LAST adapter, so base requests
-# batched with adapter requests got that adapter's delta. The patch gives -1 tokens no delta and
-# multiplies each run of tokens that share an adapter once (no per-token copy of the weights).
+# batched with adapter requests got that adapter's delta. The patch gives -1 tokens no delta and never
+# copies an adapter's matrices per token: a small batch (decode) multiplies by all adapters at once and
+# picks each token's product, a large one (prefill) multiplies each adapter's tokens together.
 # Upstream: vllm-project/vllm pull request 48421 fixes the same bug (not merged in 0.32.0).
 set -euo pipefail
 
