@@ -7,7 +7,8 @@ generated documents (``synthetic``) and the real Python documentation of ``ratch
 pipeline sent (read back from the feedback store), on the same model (base or the promoted adapter), with the
 same sampling (temperature, repetition penalty) and the same number of completion tokens (``min_tokens`` =
 ``max_tokens`` on both sides). A unique tag after the system instructions keeps vLLM's prefix cache (warm from
-the pipeline's own run) from making raw look faster than a fresh question.
+the pipeline's own run) from making raw look faster than a fresh question. vLLM's ``engine.max_model_len`` must
+hold a long prompt plus ``max_tokens`` (the real chunks make prompts of up to ~1,900 tokens: 4096 for 256 tokens).
 
 JSON lines, per corpus and answer length, each ratio with the figures it divides:
 
