@@ -254,7 +254,7 @@ def extract(question: str, chunk_texts: Sequence[str], embedder: Embedder, *, ma
     Empty when nothing reaches ``min_relevance``: then the documents do not answer the question."""
     if not chunk_texts:
         return []
-    q_vector = embedder.embed_one(question)
+    q_vector = embedder.embed([question])[0]
     q_words = _content_words(question)
     scored: list[tuple[float, int, int, str]] = []
     for i, text in enumerate(chunk_texts):
