@@ -2,7 +2,8 @@
 
     precheck (cheap input rails)
     → LLM input rail ∥ retrieval (thread history → standalone query; groups from where it was asked)
-    → retrieval rails (drop/mask chunks) → "not enough evidence"? → semantic cache
+      ∥ semantic cache lookup
+    → retrieval rails (drop/mask chunks) → "not enough evidence"? → the cached answer, if any
     → generation with the routed adapter (streamed) → streaming output rails
     → record in the feedback store → cache → final answer
 
@@ -150,17 +151,21 @@ class _Run:
             _settle(self.input_check)
 
     async def _answer_events(self, text: str) -> AsyncIterator[PipelineEvent]:
-        """Retrieval → evidence → cache → generation, while the LLM input rail runs alongside.
+        """Retrieval ∥ cache lookup → evidence → cached answer or generation, while the LLM input rail runs alongside.
 
         The input verdict is awaited before anything is shown: before a cached or "no evidence" answer,
         and before the first generated text (generation starts speculatively, the rail's time is hidden).
         """
-        retrieval = await _guard("search", self.bot.service_timeout_s, self._retrieve(text))
-        chunks = self._retrieval_rails(retrieval.chunks)
-        if not chunks or not retrieval.enough_evidence:
-            yield self.final(await self._refused_input() or await self._no_evidence(retrieval, chunks))
-            return
-        cached = await self._cache_lookup(text)
+        lookup = asyncio.ensure_future(self._cache_lookup(text))  # the answer cache is asked alongside retrieval
+        try:
+            retrieval = await _guard("search", self.bot.service_timeout_s, self._retrieve(text))
+            chunks = self._retrieval_rails(retrieval.chunks)
+            if not chunks or not retrieval.enough_evidence:
+                yield self.final(await self._refused_input() or await self._no_evidence(retrieval, chunks))
+                return
+            cached = await lookup
+        finally:
+            _settle(lookup)
         if cached is not None:
             refusal = await self._refused_input()
             yield self.final(refusal or await self._recorded(cached, prompt=[], chunks=[], standalone=None))
@@ -383,6 +388,7 @@ class _Run:
         stream = self.parts.llm.stream_chat(
             prompt, model=self.route.model, max_tokens=self.bot.answer_max_tokens or engine.default_max_tokens,
             temperature=engine.temperature, repetition_penalty=engine.repetition_penalty,
+            **({"min_tokens": self.bot.answer_min_tokens} if self.bot.answer_min_tokens else {}),
         )
         first = True
         try:

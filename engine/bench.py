@@ -94,7 +94,7 @@ async def run_engine_benchmark(settings: Settings, *, requests: int, max_tokens:
     async with LLMClient.from_settings(settings.engine) as client:
         versions = [reg.register(p) for p in paths]
         ids = [v.id for v in versions]
-        names = ids[:ADAPTERS - 1]  # the base stand-in adapter holds one of the --max-loras slots
+        names = ids[:ADAPTERS - 1]  # a base stand-in adapter (engine.base_adapter) may hold one --max-loras slot
         load_ms = [await client.load_adapter(v.id, v.path) for v in versions[:ADAPTERS - 1]]
         base = settings.engine.served_model_name
         for m in [base, settings.base_model_name, *names]:

@@ -69,9 +69,10 @@ class EngineSettings(Section):
     verify_prompt: str = "Say OK."
     verify_max_tokens: int = 4
     base_adapter: bool = Field(
-        default=True,
-        description="serve base-model requests through an all-zero LoRA adapter, loaded at start-up: on "
-        "vLLM CPU, base requests batched with adapter requests were seen to get an adapter's output",
+        default=False,
+        description="serve base-model requests through an all-zero LoRA adapter, loaded at start-up: only for a "
+        "vLLM CPU without the install's LoRA patch, where base requests batched with adapter requests got an "
+        "adapter's output",
     )
     canary_percent: float = Field(default=0.0, ge=0.0, le=100.0)
     default_max_tokens: int = 256
@@ -279,6 +280,8 @@ class BotSettings(Section):
     public_groups: list[str] = Field(default_factory=lambda: ["public"],
                                      description="groups a public-channel asker may read")
     answer_max_tokens: int | None = Field(default=None, description="default: engine.default_max_tokens")
+    answer_min_tokens: int = Field(default=0, ge=0, description="vLLM min_tokens for answers (0 = off); `ratchet "
+                                   "bench pipeline` sets it to the answer length so raw vLLM and the bot generate alike")
     history_max_messages: int = Field(default=10, ge=0, description="thread messages used as context")
     history_max_chars: int = Field(default=4000, ge=0, description="thread context budget (characters)")
     generation_timeout_s: float = Field(default=120.0, gt=0, description="whole answer, after the first token")

@@ -9,6 +9,7 @@ and the self-check lengths. Telemetry is off; no host but vLLM is called.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -130,10 +131,22 @@ class RailsPool:
         self.settings = settings
         self.actions = dict(actions or {})
         self._rails: dict[tuple[str, bool | None], LLMRails] = {}
+        self._building: dict[tuple[str, bool | None], asyncio.Lock] = {}
 
     def get(self, model: str, *, self_check_input: bool | None = None) -> LLMRails:
         """The LLMRails whose main model is ``model`` (``self_check_input`` False: the detector flow only)."""
         key = (model, self_check_input)
         if key not in self._rails:
             self._rails[key] = build_rails(self.settings, model, self.actions, self_check_input=self_check_input)
+        return self._rails[key]
+
+    async def aget(self, model: str, *, self_check_input: bool | None = None) -> LLMRails:
+        """:meth:`get` for the event loop: a new model's rails are built in a worker thread (a promotion brings a
+        new model name; building takes CPU time other answers must not wait for), once for concurrent callers."""
+        key = (model, self_check_input)
+        if key not in self._rails:
+            async with self._building.setdefault(key, asyncio.Lock()):
+                if key not in self._rails:
+                    self._rails[key] = await asyncio.to_thread(
+                        build_rails, self.settings, model, self.actions, self_check_input=self_check_input)
         return self._rails[key]

@@ -131,7 +131,8 @@ class Guardrails:
     async def prepare(self, model: str) -> None:
         """Warm up everything, including NeMo's lazy first-call set-up (~30 s on a busy CPU otherwise),
         with one input self-check of ``model``; failures are logged, not raised."""
-        self.warm_up(model)
+        self.warm_up()
+        await self.pool.aget(model, self_check_input=True)  # built off the event loop
         if self.config.enabled and self.config.self_check_input:
             await self.check_input("warm up", model=model, force_self_check=True)
 
@@ -208,7 +209,8 @@ class Guardrails:
 
         try:
             with timed(verdict.timings_ms, "input.self_check"), limited_threads(self.config.torch_threads):
-                result = await asyncio.wait_for(self.pool.get(model, self_check_input=self_check).check_async(
+                rails = await self.pool.aget(model, self_check_input=self_check)
+                result = await asyncio.wait_for(rails.check_async(
                     [{"role": "user", "content": verdict.text}], rail_types=[RailType.INPUT]
                 ), self.config.self_check_timeout_s)
         except Exception as exc:  # noqa: BLE001 - an unavailable self-check must not lose the question
@@ -299,7 +301,7 @@ class Guardrails:
 
         try:
             with timed(timings, "output.self_check"), limited_threads(self.config.torch_threads):
-                result = await asyncio.wait_for(self.pool.get(model).check_async(
+                result = await asyncio.wait_for((await self.pool.aget(model)).check_async(
                     [{"role": "user", "content": question}, {"role": "assistant", "content": text}],
                     rail_types=[RailType.OUTPUT],
                 ), self.config.self_check_timeout_s)

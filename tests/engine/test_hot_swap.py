@@ -73,17 +73,22 @@ async def test_base_and_adapter_requests_in_one_batch_get_their_own_model(
 ) -> None:
     """Mixed batches must give each request its own model's output.
 
-    Reference per model: a single request and a batch of that model alone (batched bf16 kernels may
-    flip a near-tie token, so either is a legitimate answer for that model). A mixed-batch output must
-    match one of its own model's references, token by token within a logprob tolerance.
+    Every LoRA slot holds an adapter (vLLM CPU's unpatched ops gave a base token the LAST slot's adapter,
+    which only shows when that slot is full). Reference per model: a single request and a batch of that
+    model alone (batched bf16 kernels may flip a near-tie token, so either is a legitimate answer for that
+    model). A mixed-batch output must match one of its own model's references, token by token within a
+    logprob tolerance.
     """
     reg = AdapterRegistry(engine_settings)
-    ids = [reg.register(p).id for p in random_adapters[:2]]
+    slots = engine_settings.engine.max_loras - (1 if engine_settings.engine.base_adapter else 0)
+    ids = [reg.register(p).id for p in random_adapters[:slots]]
     await reg.promote(ids[0], client)
     await reg.set_canary(ids[1], 50, client)
     await reg.sync(client)
+    for vid in ids[2:]:
+        await client.load_adapter(vid, str(reg.get(vid).path))
     base = reg.route("t", override="base").model
-    models = [base, ids[0], ids[1]]
+    models = [base, *ids]
 
     async def run(model: str):
         return await client.chat(PROMPT, model=model, max_tokens=16, temperature=0.0, logprobs=True, ignore_eos=True)
