@@ -13,6 +13,10 @@
 set -euo pipefail
 
 site="${1:?usage: vllm_patches.sh SITE_PACKAGES_DIR}"
+if ! command -v patch >/dev/null 2>&1; then  # a minimal image may lack it; Debian ships it
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends patch >/dev/null
+fi
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 for p in "$here"/patches/*.patch; do
