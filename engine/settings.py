@@ -240,6 +240,8 @@ class BotSettings(Section):
     mode: str = Field(default="socket", description="'socket' or 'http'")
     http_port: int = 3000
     max_question_chars: int = 4000
+    max_question_tokens: int = Field(default=1024, ge=1, description="longer questions, counted with the model's "
+                                     "tokenizer, are refused; keep it well below engine.max_model_len")
     stream_edit_interval_s: float = 1.0
     service_timeout_s: float = 5.0
     channel_groups: dict[str, list[str]] = Field(default_factory=dict)
