@@ -31,6 +31,7 @@ ADMIN_USAGE = (
     "`/ratchet rollback` · `/ratchet canary <version> <percent>`"
 )
 VOTE_THANKS = "Thanks, your vote was recorded."
+SIGN_IN_LOCKED = "Too many failed sign-ins from here: try again in {minutes} minutes."
 VOTE_NOT_FOUND = "That answer is no longer in my records, so the vote was not recorded."
 
 

@@ -270,6 +270,8 @@ class AdminSettings(Section):
     web_host: str = "127.0.0.1"
     web_port: int = 8088
     session_hours: float = Field(default=12.0, gt=0, description="admin page sign-in lifetime")
+    sign_in_max_failures: int = Field(default=5, ge=1, description="failed sign-ins that lock a client out")
+    sign_in_window_s: float = Field(default=900.0, gt=0, description="how long failed sign-ins count")
     cookie_secure: bool = Field(default=False, description="send the session cookie over HTTPS only")
     metrics_public: bool = Field(default=True, description="serve /metrics without sign-in (Prometheus)")
     page_rows: int = Field(default=50, ge=1, le=1000, description="rows per table on the admin page")
