@@ -41,6 +41,7 @@ async def test_r5_hostile_input_is_rejected_or_handled_and_the_bot_stays_up(base
     # forged, stale and tampered requests are refused at the door; over-large bodies too
     assert line["rejected"] >= line["by_kind"]["bad_signature"] * 4 + line["by_kind"]["oversized_body"], json.dumps(line)
     assert (line["lost"], line["duplicated"], line["leaked"]) == (0, 0, 0), json.dumps(line)
+    assert line["error_replies"] == 0, json.dumps(line)  # binary and odd input: rejected or answered, no failures
     assert line["answered"] > 0
 
 
