@@ -456,8 +456,11 @@ class _Run:
             channel=self.q.channel, thread_ts=self.q.thread_ts, user=self.q.user, refused=answer.refused,
             refusal_rail=answer.refusal_rail,
         )
-        answer.answer_id = await call(store.record_answer, record,
-                                                   alternative_of=self.q.alternative_of)
+        try:
+            answer.answer_id = await _guard("database", self.bot.service_timeout_s,
+                                            call(store.record_answer, record, alternative_of=self.q.alternative_of))
+        except ServiceFailure as failure:  # the answer is still shown, without votes (they need its record)
+            log.warning("pipeline.record_failed", detail=failure.detail)
         return answer
 
     async def _cache_store(self, text: str, answer: Answer, chunks: list[RetrievedChunk]) -> None:

@@ -239,6 +239,7 @@ class BotSettings(Section):
     slack_api_url: str = "https://slack.com/api/"
     mode: str = Field(default="socket", description="'socket' or 'http'")
     http_port: int = 3000
+    http_host: str = Field(default="0.0.0.0", description="where HTTP mode listens (Slack must reach it)")  # noqa: S104
     max_question_chars: int = 4000
     max_question_tokens: int = Field(default=1024, ge=1, description="longer questions, counted with the model's "
                                      "tokenizer, are refused; keep it well below engine.max_model_len")

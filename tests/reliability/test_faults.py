@@ -17,14 +17,6 @@ pytestmark = [pytest.mark.vllm, pytest.mark.weaviate]
 KEYS = {"scenario", "sent", "answered", "lost", "duplicated", "leaked", "recover_s"}
 
 
-@pytest.fixture
-def base_settings(make_settings, vllm_url, weaviate_endpoint):
-    """Settings on the session's vLLM and Weaviate (each scenario makes its own data dir and corpus)."""
-    return make_settings(engine={"vllm_url": vllm_url, "temperature": 0.0}, rag={
-        "weaviate_url": weaviate_endpoint["url"], "weaviate_host": weaviate_endpoint["host"],
-        "weaviate_http_port": weaviate_endpoint["http_port"], "weaviate_grpc_port": weaviate_endpoint["grpc_port"]})
-
-
 async def test_r1_redelivered_events_over_two_replicas_are_answered_exactly_once(base_settings, postgres_admin_url):
     line = await run_redelivery(base_settings, events=20, database_url=fresh_database(postgres_admin_url),
                                 timeout_s=300)
