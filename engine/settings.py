@@ -244,7 +244,8 @@ class BotSettings(Section):
     max_question_tokens: int = Field(default=1024, ge=1, description="longer questions, counted with the model's "
                                      "tokenizer, are refused; keep it well below engine.max_model_len")
     stream_edit_interval_s: float = 1.0
-    service_timeout_s: float = 5.0
+    service_timeout_s: float = Field(default=4.5, gt=0, description="a service silent this long is reported down; "
+                                     "under 5 s so the message is in Slack within 5 s")
     channel_groups: dict[str, list[str]] = Field(default_factory=dict)
     user_groups: dict[str, list[str]] = Field(default_factory=dict)
     channels: dict[str, ChannelSettings] = Field(default_factory=dict)
