@@ -75,7 +75,8 @@ class _Services:
             self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "up", "--supervise"], env=env, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True)
         if not await wait_until(lambda: self.proc.poll() is None and self.healthy(), timeout_s, poll_s=1.0):
-            raise RuntimeError(f"`ratchet up --supervise` did not bring the services up: {self.log.read_text()[-2000:]}")
+            raise RuntimeError(f"`ratchet up --supervise` did not bring the services up: "
+                               f"{self.log.read_text()[-2000:]}")
 
     def pid(self, service: str) -> int | None:
         from engine.rag.weaviate_server import weaviate_process

@@ -166,7 +166,8 @@ async def _promotions(settings: Settings, adapters: list[Path], clients: list, s
     await asyncio.to_thread(second.start)  # what `ratchet up --supervise` / the adapter-sync sidecar do
     await registry.sync(clients[1])
     second_serves = production in await clients[1].models()
-    return {"promotions": 5, "rollback_s": round(rollback_s, 3), "loaded_on_both_after_rollback": all(both_after_rollback),
+    return {"promotions": 5, "rollback_s": round(rollback_s, 3),
+            "loaded_on_both_after_rollback": all(both_after_rollback),
             "corrupt_refused": corrupt_refused, "half_way": outcome, "production": production,
             "v3_left_on_first": on_first, "restarted_replica_serves_production": second_serves,
             "consistent": consistent and second_serves}

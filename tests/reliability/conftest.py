@@ -6,6 +6,7 @@ never a skip. ``base_settings`` points the fault scenarios at the session's vLLM
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -41,3 +42,17 @@ def base_settings(make_settings, vllm_url, weaviate_endpoint):
     return make_settings(engine={"vllm_url": vllm_url, "temperature": 0.0}, rag={
         "weaviate_url": weaviate_endpoint["url"], "weaviate_host": weaviate_endpoint["host"],
         "weaviate_http_port": weaviate_endpoint["http_port"], "weaviate_grpc_port": weaviate_endpoint["grpc_port"]})
+
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reliability"
+
+
+@pytest.fixture
+def keep_line():
+    """Keep a scenario's JSON line in test-artifacts/reliability/lines.jsonl (to read after a passing run)."""
+    def keep(line: dict) -> dict:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        with (ARTIFACTS / "lines.jsonl").open("a") as out:
+            out.write(json.dumps(line) + "\n")
+        return line
+    return keep

@@ -15,9 +15,10 @@ from tests.reliability.test_faults import KEYS
 pytestmark = [pytest.mark.vllm, pytest.mark.weaviate]
 
 
-async def test_r3_a_killed_bot_loses_no_acknowledged_vote_or_question(base_settings, postgres_admin_url):
-    line = await run_crash(base_settings, reactions=60, questions=8, database_url=fresh_database(postgres_admin_url),
-                           timeout_s=600)
+async def test_r3_a_killed_bot_loses_no_acknowledged_vote_or_question(base_settings, postgres_admin_url,
+                                                                      keep_line):
+    line = keep_line(await run_crash(base_settings, reactions=60, questions=8,
+                                     database_url=fresh_database(postgres_admin_url), timeout_s=600))
     assert KEYS <= set(line) and line["scenario"] == "R3", json.dumps(line)
     assert 0 < line["acked_before_kill"] < line["sent"], json.dumps(line)  # the kill landed mid-traffic
     assert line["votes_recorded"] == 60 and line["questions_answered"] == 8, json.dumps(line)

@@ -13,8 +13,8 @@ from tests.reliability.test_faults import KEYS
 pytestmark = [pytest.mark.vllm, pytest.mark.weaviate]
 
 
-async def test_r2_killed_services_give_clear_messages_and_traffic_recovers(make_settings, model_dir):
-    line = await run_outage(make_settings(engine={"temperature": 0.0}), open_questions=2)
+async def test_r2_killed_services_give_clear_messages_and_traffic_recovers(make_settings, keep_line):
+    line = keep_line(await run_outage(make_settings(engine={"temperature": 0.0}), open_questions=2))
     assert KEYS <= set(line) and line["scenario"] == "R2", json.dumps(line)
     assert line["late"] == 0, json.dumps(line)  # every open question: a clear message within 5 s
     assert all(s["recover_s"] is not None for s in line["services"].values()), json.dumps(line)

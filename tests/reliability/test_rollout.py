@@ -14,8 +14,9 @@ from tests.reliability.test_faults import KEYS
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
 
-async def test_r4_no_partial_version_consistent_replicas_and_a_fast_rollback(base_settings, postgres_admin_url):
-    line = await run_rollout(base_settings, database_url=fresh_database(postgres_admin_url), kills=2)
+async def test_r4_no_partial_version_consistent_replicas_and_a_fast_rollback(base_settings, postgres_admin_url,
+                                                                           keep_line):
+    line = keep_line(await run_rollout(base_settings, database_url=fresh_database(postgres_admin_url), kills=2))
     assert KEYS <= set(line) and line["scenario"] == "R4", json.dumps(line)
     training, replicas = line["training"], line["replicas"]
     assert training["partial_versions"] == 0 and training["final_run_registered"], json.dumps(training)
