@@ -58,15 +58,17 @@ class PostgresServer:
         self.pid = int((self.data / "postmaster.pid").read_text().splitlines()[0])
 
     def kill(self, timeout_s: float = 30.0) -> None:
-        """SIGKILL the postmaster; wait until its backends noticed and exited (so it can start again)."""
+        """SIGKILL the postmaster; wait until its backends noticed and exited, then drop its pid file (an
+        unreaped postmaster stays a zombie under a PID 1 that does not reap, and its pid and socket lock files
+        block a new start)."""
         if self.pid is None:
             return
         os.kill(self.pid, signal.SIGKILL)
         deadline = time.monotonic() + timeout_s
-        while pid_alive(self.pid) or _backends(self.data):
-            if time.monotonic() > deadline:
-                break
+        while _backends(self.data) and time.monotonic() < deadline:
             time.sleep(0.1)
+        for stale in [self.data / "postmaster.pid", *self.sock.iterdir()]:
+            stale.unlink(missing_ok=True)
         self.pid = None
 
     def stop(self, timeout_s: float = 30.0) -> None:
@@ -84,12 +86,11 @@ class PostgresServer:
 
 
 def _backends(data: Path) -> bool:
-    """Whether any process still runs with ``data`` on its command line (a backend of a killed postmaster)."""
-    needle = str(data).encode()
+    """Whether a live process still works in ``data`` (a postmaster or a backend: their working directory)."""
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if needle in (entry / "cmdline").read_bytes():
+                if os.readlink(entry / "cwd") == str(data):
                     return True
             except OSError:
                 continue
