@@ -156,6 +156,13 @@ class RatchetSlackApp:
                 log.warning("slack.finish_retry", event_id=event_id, error=repr(exc)[:160])
                 await asyncio.sleep(wait_s)
 
+    async def _note_reply(self, event_id: str, ts: str) -> None:
+        """Best effort: with the database down the answer still goes out (a replay could then post anew)."""
+        try:
+            await asyncio.to_thread(self.ledger.note_reply, event_id, ts)
+        except SQLAlchemyError as exc:
+            log.warning("slack.reply_not_noted", event_id=event_id, error=repr(exc)[:160])
+
     # --- questions ---------------------------------------------------------------------------------------
     async def _on_mention(self, event: dict[str, Any], context: dict[str, Any]) -> None:
         self.spawn(self._answer_event(event, context), "answer")
@@ -181,8 +188,7 @@ class RatchetSlackApp:
             thread_ts = event.get("thread_ts") or event["ts"]
             event_id = context.get("ratchet_event_id")
             reply = SlackReply(channel, thread_ts, ts=context.get("ratchet_reply_ts"),
-                               on_posted=partial(asyncio.to_thread, self.ledger.note_reply, event_id)
-                               if event_id else None)
+                               on_posted=partial(self._note_reply, event_id) if event_id else None)
             text = strip_mentions(event.get("text", ""))
             if not text:
                 await self.responder.post_text(reply, messages.HELP)
