@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -11,6 +12,13 @@ from bot.prompting import Citation
 STATUS = "status"
 DELTA = "delta"
 FINAL = "final"
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` as every later step can read it: lone surrogates (which no tokenizer accepts: Slack JSON may
+    carry them as ``\\udbff``) become "?", control characters other than tab and newlines are dropped."""
+    return _CONTROL.sub("", text.encode("utf-8", "replace").decode("utf-8"))
 
 
 @dataclass
@@ -29,6 +37,10 @@ class Question:
     adapter_override: str | None = None
     tenant: str | None = None
     alternative_of: str | None = None  # a regenerated answer competes with this one
+
+    def __post_init__(self) -> None:
+        self.text = clean_text(self.text or "")
+        self.history = [{**m, "content": clean_text(m.get("content") or "")} for m in self.history]
 
     @property
     def routing_key(self) -> str:

@@ -42,6 +42,21 @@ class Components:
         self._retriever: Retriever | None = None
         self._cache: AnswerCache | None = None
         self._lock = asyncio.Lock()
+        self._tokenizer: Any = None
+
+    def count_tokens(self, text: str) -> int | None:
+        """``text``'s length in the model's tokens (None when the model's tokenizer cannot be loaded here)."""
+        if self._tokenizer is None:
+            try:
+                from transformers import AutoTokenizer
+
+                self._tokenizer = AutoTokenizer.from_pretrained(str(self.settings.model_dir))
+            except Exception as exc:  # noqa: BLE001 - no local model files: the character limit still holds
+                log.warning("components.no_tokenizer", model_dir=str(self.settings.model_dir), error=str(exc)[:160])
+                self._tokenizer = False
+        if self._tokenizer is False:
+            return None
+        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
 
     async def retriever(self) -> Retriever:
         """The retriever (connects to Weaviate on first use; a failed connection is retried next time)."""
@@ -63,6 +78,7 @@ class Components:
         """Connect to Weaviate and load the embedding model now, not during the first question."""
         retriever = await self.retriever()
         await asyncio.to_thread(retriever.embedder.embed_one, "warm up")
+        await asyncio.to_thread(self.count_tokens, "warm up")
         await self.answer_cache()
         if self.guardrails is not None:
             models = {self.registry.model_name(vid) for vid, _ in self.registry.aliases().values()}

@@ -10,6 +10,10 @@ TOO_LONG = (
     "Your message is {length} characters long; I can take at most {limit}. "
     "Please shorten it or ask about one thing at a time."
 )
+TOO_MANY_TOKENS = (
+    "Your message is too long for the model: {tokens} tokens, and I can take at most {limit}. "
+    "Please shorten it or ask about one thing at a time."
+)
 NO_EVIDENCE = "I could not find enough in the documents to answer that. The closest sources I found are below."
 NO_SOURCES = "I could not find anything in the documents you can access about that."
 SERVICE_DOWN = {
@@ -27,6 +31,7 @@ ADMIN_USAGE = (
     "`/ratchet rollback` · `/ratchet canary <version> <percent>`"
 )
 VOTE_THANKS = "Thanks, your vote was recorded."
+SIGN_IN_LOCKED = "Too many failed sign-ins from here: try again in {minutes} minutes."
 VOTE_NOT_FOUND = "That answer is no longer in my records, so the vote was not recorded."
 
 

@@ -136,7 +136,7 @@ class _Run:
 
     async def events(self) -> AsyncIterator[PipelineEvent]:
         text = self.q.text.strip()
-        refusal = self._check_size(text) or await self._precheck(text)
+        refusal = self._check_size(text) or await self._check_tokens(text) or await self._precheck(text)
         if refusal is not None:
             yield self.final(refusal)
             return
@@ -181,6 +181,15 @@ class _Run:
         limit = self.bot.max_question_chars
         if len(text) > limit:
             return Answer(text=messages.TOO_LONG.format(length=len(text), limit=limit), refused=True,
+                          refusal_rail="too_long")
+        return None
+
+    async def _check_tokens(self, text: str) -> Answer | None:
+        """A question the model cannot read whole is refused as too long (never sent to fail in vLLM)."""
+        tokens = await call(self.parts.count_tokens, text)
+        limit = self.bot.max_question_tokens
+        if tokens is not None and tokens > limit:
+            return Answer(text=messages.TOO_MANY_TOKENS.format(tokens=tokens, limit=limit), refused=True,
                           refusal_rail="too_long")
         return None
 
@@ -454,8 +463,11 @@ class _Run:
             channel=self.q.channel, thread_ts=self.q.thread_ts, user=self.q.user, refused=answer.refused,
             refusal_rail=answer.refusal_rail,
         )
-        answer.answer_id = await call(store.record_answer, record,
-                                                   alternative_of=self.q.alternative_of)
+        try:
+            answer.answer_id = await _guard("database", self.bot.service_timeout_s,
+                                            call(store.record_answer, record, alternative_of=self.q.alternative_of))
+        except ServiceFailure as failure:  # the answer is still shown, without votes (they need its record)
+            log.warning("pipeline.record_failed", detail=failure.detail)
         return answer
 
     async def _cache_store(self, text: str, answer: Answer, chunks: list[RetrievedChunk]) -> None:

@@ -40,12 +40,12 @@ class ReplicaLoader:
         self.loaded.discard(name)
         log.info("adapter.unloaded", version=name)
 
-    async def _ensure_loaded(self, client: LLMClient, version: AdapterVersion) -> None:
-        """Load ``version`` under its id, making room first; never exceed --max-loras."""
+    async def _ensure_loaded(self, client: LLMClient, version: AdapterVersion) -> bool:
+        """Load ``version`` under its id, making room first; never exceed --max-loras. True if it loaded it."""
         served = await self._refresh_loaded(client)
         if version.id in served:
             if served[version.id] == version.path:
-                return
+                return False
             # same name from another path (e.g. a re-created database): never serve the wrong weights
             await self._unload(client, version.id)
         pinned, rollback = self.keep()
@@ -63,6 +63,7 @@ class ReplicaLoader:
         ms = await client.load_adapter(version.id, version.path)
         self.loaded.add(version.id)
         log.info("adapter.loaded", version=version.id, ms=round(ms, 1))
+        return True
 
     async def _verify(self, client: LLMClient, version_id: str) -> None:
         try:
@@ -76,24 +77,39 @@ class ReplicaLoader:
     async def load_everywhere(self, client: LLMClient, version: AdapterVersion, *, verify: bool = True) -> None:
         """Load (and verify) ``version`` on ``client``'s server and on every configured replica.
 
-        Raises RegistryError naming the replica that failed; the caller flips no alias then.
+        Raises RegistryError naming the replica that failed; the caller flips no alias then, and the replicas
+        that loaded ``version`` for this call unload it again: a promotion that fails half-way leaves every
+        replica as it was (as far as the adapters in use go).
         """
         urls = [u for u in replica_urls(self.settings.engine) if u != client.base_url]
         extra = [LLMClient(u, timeout_s=self.settings.engine.request_timeout_s, api_key=self.settings.engine.api_key,
                            retries=self.settings.engine.connect_retries) for u in urls]
+        loaded_here: list[LLMClient] = []
         try:
             for replica in [client, *extra]:
                 try:
-                    await self._ensure_loaded(replica, version)
+                    if await self._ensure_loaded(replica, version):
+                        loaded_here.append(replica)
                     if verify:
                         await self._verify(replica, version.id)
+                except RegistryError:
+                    await self._undo(loaded_here, version.id)
+                    raise
                 except LLMError as exc:
+                    await self._undo(loaded_here, version.id)
                     raise RegistryError(
                         f"vLLM at {replica.base_url} refused to load {version.id}: {exc}"
                     ) from exc
         finally:
             for replica in extra:
                 await replica.aclose()
+
+    async def _undo(self, replicas: list[LLMClient], version_id: str) -> None:
+        for replica in replicas:
+            try:
+                await self._unload(replica, version_id)
+            except LLMError as exc:  # that replica went down too; a restarted one syncs from the aliases
+                log.warning("adapter.undo_failed", version=version_id, replica=replica.base_url, error=str(exc)[:160])
 
     async def sync(self, client: LLMClient, wanted: dict[str, AdapterVersion]) -> list[str]:
         """Make ``client``'s server hold the base stand-in and exactly ``wanted``; returns the loaded names."""

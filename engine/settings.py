@@ -271,9 +271,13 @@ class BotSettings(Section):
     slack_api_url: str = "https://slack.com/api/"
     mode: str = Field(default="socket", description="'socket' or 'http'")
     http_port: int = 3000
+    http_host: str = Field(default="0.0.0.0", description="where HTTP mode listens (Slack must reach it)")  # noqa: S104
     max_question_chars: int = 4000
+    max_question_tokens: int = Field(default=1024, ge=1, description="longer questions, counted with the model's "
+                                     "tokenizer, are refused; keep it well below engine.max_model_len")
     stream_edit_interval_s: float = 1.0
-    service_timeout_s: float = 5.0
+    service_timeout_s: float = Field(default=4.5, gt=0, description="a service silent this long is reported down; "
+                                     "under 5 s so the message is in Slack within 5 s")
     channel_groups: dict[str, list[str]] = Field(default_factory=dict)
     user_groups: dict[str, list[str]] = Field(default_factory=dict)
     channels: dict[str, ChannelSettings] = Field(default_factory=dict)
@@ -302,6 +306,8 @@ class AdminSettings(Section):
     web_host: str = "127.0.0.1"
     web_port: int = 8088
     session_hours: float = Field(default=12.0, gt=0, description="admin page sign-in lifetime")
+    sign_in_max_failures: int = Field(default=5, ge=1, description="failed sign-ins that lock a client out")
+    sign_in_window_s: float = Field(default=900.0, gt=0, description="how long failed sign-ins count")
     cookie_secure: bool = Field(default=False, description="send the session cookie over HTTPS only")
     metrics_public: bool = Field(default=True, description="serve /metrics without sign-in (Prometheus)")
     page_rows: int = Field(default=50, ge=1, le=1000, description="rows per table on the admin page")

@@ -125,7 +125,7 @@ def _taken(port: int) -> bool:
 def postgres_admin_url() -> Iterator[str]:
     """One PostgreSQL server for the session, on a free loopback port (Debian's binaries, which the test command
     installs). Missing binaries fail the tests that need them: a missing service is never a skip."""
-    from tests.feedback.fb_helpers import postgres_bin_dir, postgres_server
+    from bot.testing.postgres_server import postgres_bin_dir, postgres_server
 
     bin_dir = postgres_bin_dir()
     if bin_dir is None:

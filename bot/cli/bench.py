@@ -227,8 +227,10 @@ _register_pipeline()
 @friendly_errors
 def bench_faults(
     events: int = typer.Option(1000, "--events", help="R1: events, each redelivered 1-3 times over two bots"),
-    scenarios: str = typer.Option("R1,R5,R6", "--scenarios", help="comma-separated: R1, R5, R6"),
+    scenarios: str = typer.Option("R1,R2,R3,R4,R5,R6", "--scenarios", help="comma-separated: R1 … R6"),
     hostile: int = typer.Option(200, "--hostile", help="R5: hostile requests"),
+    reactions: int = typer.Option(1000, "--reactions", help="R3: reactions while the bot is killed"),
+    questions: int = typer.Option(100, "--questions", help="R3: questions while the bot is killed"),
     database_url: str = typer.Option(None, "--database-url",
                                      help="database the bots share (PostgreSQL for R1 as in Kubernetes); "
                                           "default: SQLite in a temporary directory"),
@@ -238,4 +240,4 @@ def bench_faults(
 
     names = [n.strip().upper() for n in scenarios.split(",") if n.strip()]
     run(run_scenarios(settings(), names, events=events, hostile=hostile, database_url=database_url,
-                      emit=print_json))
+                      reactions=reactions, questions=questions, emit=print_json))

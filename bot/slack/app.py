@@ -15,6 +15,7 @@ import asyncio
 import json
 import re
 from collections.abc import Awaitable
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -25,6 +26,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import messages
 from bot.admin_actions import AdminActions
@@ -43,6 +45,7 @@ from engine.settings import Settings
 
 log = get_logger(__name__)
 SLACK_RETRIES = 5
+FINISH_RETRY_S = (1.0, 2.0, 4.0, 8.0, 16.0)  # a database outage of about half a minute is ridden out
 
 
 def make_web_client(settings: Settings) -> AsyncWebClient:
@@ -120,8 +123,10 @@ class RatchetSlackApp:
         """Replay the events other (dead) bot processes acknowledged but never finished; returns how many."""
         orphans = await asyncio.to_thread(self.ledger.orphans)
         for event_id, body in orphans:
+            reply_ts = await asyncio.to_thread(self.ledger.reply_ts, event_id)
             request = AsyncBoltRequest(body=json.dumps(body), mode="socket_mode",
-                                       context={"ratchet_recovered": True, "ratchet_event_id": event_id})
+                                       context={"ratchet_recovered": True, "ratchet_event_id": event_id,
+                                                "ratchet_reply_ts": reply_ts})
             await self.app.async_dispatch(request)
         return len(orphans)
 
@@ -136,9 +141,27 @@ class RatchetSlackApp:
 
     # --- after a listener ---------------------------------------------------------------------------------
     async def _finish(self, context: dict[str, Any]) -> None:
+        """Mark the event done; while the database is down, try again (an event left in flight would be
+        replayed by another replica: a second answer)."""
         event_id = context.get("ratchet_event_id")
-        if event_id:
-            await asyncio.to_thread(self.ledger.finish, event_id)
+        if not event_id:
+            return
+        for wait_s in (*FINISH_RETRY_S, None):
+            try:
+                await asyncio.to_thread(self.ledger.finish, event_id)
+                return
+            except SQLAlchemyError as exc:
+                if wait_s is None:
+                    raise
+                log.warning("slack.finish_retry", event_id=event_id, error=repr(exc)[:160])
+                await asyncio.sleep(wait_s)
+
+    async def _note_reply(self, event_id: str, ts: str) -> None:
+        """Best effort: with the database down the answer still goes out (a replay could then post anew)."""
+        try:
+            await asyncio.to_thread(self.ledger.note_reply, event_id, ts)
+        except SQLAlchemyError as exc:
+            log.warning("slack.reply_not_noted", event_id=event_id, error=repr(exc)[:160])
 
     # --- questions ---------------------------------------------------------------------------------------
     async def _on_mention(self, event: dict[str, Any], context: dict[str, Any]) -> None:
@@ -163,7 +186,9 @@ class RatchetSlackApp:
         with request_context(context.get("ratchet_event_id")):
             channel, user = event["channel"], event.get("user")
             thread_ts = event.get("thread_ts") or event["ts"]
-            reply = SlackReply(channel, thread_ts)
+            event_id = context.get("ratchet_event_id")
+            reply = SlackReply(channel, thread_ts, ts=context.get("ratchet_reply_ts"),
+                               on_posted=partial(self._note_reply, event_id) if event_id else None)
             text = strip_mentions(event.get("text", ""))
             if not text:
                 await self.responder.post_text(reply, messages.HELP)
@@ -264,7 +289,7 @@ class RatchetSlackApp:
         await self.pipeline.warm_up()
         self._recovery = asyncio.ensure_future(self._recovery_loop())
         if bot.mode == "http":
-            runner = await self.serve_http("0.0.0.0", bot.http_port)  # noqa: S104 - Slack must reach it
+            runner = await self.serve_http(bot.http_host, bot.http_port)
             try:
                 await asyncio.Event().wait()
             finally:

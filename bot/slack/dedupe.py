@@ -6,7 +6,8 @@ both win) and stores the event body with the claim, before Slack gets its ack; l
 claim and are dropped, also after a restart. A claim left ``in_flight`` by another process for longer than
 ``bot.dedupe_takeover_s`` (that process died mid-answer) is taken over — by a redelivery, or by the
 recovery sweep (:meth:`EventLedger.orphans`) that every bot runs at start and periodically, which replays
-the stored body. So an event Slack was told we have is never lost, and is handled once.
+the stored body. So an event Slack was told we have is never lost, and is handled once: the replay writes
+its answer into the message the dead process had posted (``reply_ts``), not into a second one.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class ProcessedEvent(Base):
     claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     payload: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # the event body, for recovery
+    reply_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the answer message, once posted
 
 
 class EventLedger:
@@ -108,6 +110,15 @@ class EventLedger:
                 log.warning("event.recovered", event_id=event_id)
                 taken.append((event_id, payload))
         return taken
+
+    def note_reply(self, event_id: str, ts: str) -> None:
+        """Remember the message this event's answer goes into: a replay finishes it rather than post another."""
+        with self.sessions.begin() as s:
+            s.execute(update(ProcessedEvent).where(ProcessedEvent.event_id == event_id).values(reply_ts=ts))
+
+    def reply_ts(self, event_id: str) -> str | None:
+        with self.sessions() as s:
+            return s.scalar(select(ProcessedEvent.reply_ts).where(ProcessedEvent.event_id == event_id))
 
     def finish(self, event_id: str) -> None:
         """Mark an event handled (its answer is out)."""

@@ -6,7 +6,9 @@ This is the only place where pipeline events meet Slack; the pipeline itself kno
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -23,10 +25,12 @@ log = get_logger(__name__)
 
 @dataclass
 class SlackReply:
-    """Where the answer goes."""
+    """Where the answer goes: a new message in the thread, or ``ts``, one posted before (a replayed event)."""
 
     channel: str
     thread_ts: str
+    ts: str | None = None
+    on_posted: Callable[[str], Awaitable[Any]] | None = None  # told the new message's ts, before any answer
 
 
 class Responder:
@@ -46,7 +50,11 @@ class Responder:
 
     async def answer(self, question: Question, reply: SlackReply) -> Answer:
         """Think, stream, finish; returns the final answer (its message attached in the feedback store)."""
-        ts = await self.post_text(reply, self.settings.thinking_text)
+        ts = reply.ts
+        if ts is None:
+            ts = await self.post_text(reply, self.settings.thinking_text)
+            if reply.on_posted is not None:
+                await reply.on_posted(ts)
         live = _LiveMessage(self.client, reply.channel, ts, self.settings.stream_edit_interval_s)
         parts: list[str] = []
         final: Answer | None = None

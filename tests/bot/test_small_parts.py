@@ -6,7 +6,6 @@ from pathlib import Path
 
 import yaml
 
-from bot.slack.dedupe import EventLedger
 from bot.prompting import build_messages, cited_numbers, trim_history
 from engine.settings import BotSettings
 from bot.slack.context import groups_for, strip_mentions
@@ -49,17 +48,6 @@ def test_manifest_subscribes_to_what_the_app_handles():
     assert {"app_mentions:read", "chat:write", "reactions:read", "commands", "im:history"} <= scopes
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/ratchet"]
     assert manifest["settings"]["socket_mode_enabled"] is True
-
-
-def test_event_ledger_claims_once_and_takes_over_a_dead_process(tmp_path):
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    first = EventLedger(url, takeover_s=60, owner="p1")
-    assert first.claim("Ev1", "app_mention") and not first.claim("Ev1", "app_mention")
-    restarted = EventLedger(url, takeover_s=0.0, owner="p2")
-    assert restarted.claim("Ev1", "app_mention")  # p1 died mid-answer: the retry is handled
-    restarted.finish("Ev1")
-    assert not EventLedger(url, takeover_s=0.0, owner="p3").claim("Ev1", "app_mention")
-    assert restarted.status("Ev1") == "done"
 
 
 def test_citation_location_does_not_repeat_the_title() -> None:

@@ -238,3 +238,12 @@ def test_adapter_sync_sidecar_gets_no_slack_or_admin_tokens(rendered) -> None:
     secret_keys = {e["valueFrom"]["secretKeyRef"]["key"] for e in sidecar["env"] if "valueFrom" in e}
     assert secret_keys == {"RATCHET_DATABASE_URL", "RATCHET_ENGINE__API_KEY"}
     assert {e["name"] for e in sidecar["env"]} >= {"RATCHET_DATABASE_URL", "RATCHET_ENGINE__API_KEY"}
+
+
+def test_compose_vllm_requires_an_api_key_and_every_ratchet_service_sends_it() -> None:
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    assert any(arg.startswith("--api-key=${VLLM_API_KEY:?") for arg in services["vllm"]["command"])
+    for name in ("bot", "admin", "trainer", "adapter-sync"):
+        env = services[name]["environment"]
+        assert env["RATCHET_ENGINE__API_KEY"] == "${VLLM_API_KEY:?set VLLM_API_KEY}", name
+    assert "\nVLLM_API_KEY=" in (COMPOSE.parent / "compose.example.env").read_text()
