@@ -1,7 +1,8 @@
 """Ingestion: files/folders/URLs → documents → chunks → embeddings → Weaviate, incrementally.
 
-A document's identity is its source (path or URL); its version is a hash of its bytes, access groups
-and chunking parameters. An unchanged version is skipped. A new version is written under its own
+A document's identity is its source (path or URL); its version is a hash of its bytes, access groups,
+chunking parameters and :data:`READER_VERSION` (how Ratchet reads and chunks documents: a new reader
+re-reads every document on the next ingest). An unchanged version is skipped. A new version is written under its own
 ``doc_version`` first; only when every chunk is in does the old version get deleted (on a failed
 insert the partial new version is deleted instead) — so a document's chunks appear all or none.
 Embedding of the next wave overlaps with the Weaviate insert of the previous one. Chunks go to the collection
@@ -40,6 +41,9 @@ from engine.settings import Settings
 
 log = get_logger(__name__)
 DOCUMENT_NAMESPACE = uuid.UUID("5b0c3f0e-8d7a-4c55-9a53-6d3f2f0b7a11")
+# Bump when the loaders or the chunker change what a document becomes (2: the HTML reader of real pages,
+# main content only, API entries as sections): every document is read again on the next ingest.
+READER_VERSION = 2
 
 
 @dataclass
@@ -147,7 +151,7 @@ class Ingestor:
 
     # --- planning ------------------------------------------------------------------------------------
     def _version(self, doc: LoadedDocument) -> str:
-        key = "|".join([doc.content_hash, ",".join(self.groups), doc.title,
+        key = "|".join([doc.content_hash, ",".join(self.groups), doc.title, str(READER_VERSION),
                         str(self.rag.chunk_target_chars), str(self.rag.chunk_overlap_chars)])
         return hashlib.sha256(key.encode()).hexdigest()[:32]
 

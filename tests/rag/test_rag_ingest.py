@@ -7,6 +7,7 @@ from pathlib import Path
 from weaviate.classes.query import Filter
 
 from engine.rag import Retriever, ingest_paths
+from engine.rag import ingest as ingest_module
 from engine.rag.ingest import document_id_for
 from engine.rag.weaviate_client import WeaviateStore
 from engine.settings import Settings
@@ -38,7 +39,8 @@ async def _top(settings: Settings, question: str, groups=("public",)) -> list:
         retriever.close()
 
 
-async def test_reingest_is_idempotent_and_change_replaces_chunks(rag_settings: Settings, tmp_path: Path) -> None:
+async def test_reingest_is_idempotent_and_change_replaces_chunks(rag_settings: Settings, tmp_path: Path,
+                                                                  monkeypatch) -> None:
     root = _corpus(tmp_path / "kb")
     first = ingest_paths(rag_settings, [root], show_progress=False)
     assert first.counts() == {"added": 4}
@@ -48,6 +50,11 @@ async def test_reingest_is_idempotent_and_change_replaces_chunks(rag_settings: S
     again = ingest_paths(rag_settings, [root], show_progress=False)
     assert again.counts() == {"unchanged": 4} and again.chunks_written == 0
     assert len(_stored(rag_settings)) == total
+
+    # a new reader (loaders or chunker changed) reads every document again, replacing its chunks
+    monkeypatch.setattr(ingest_module, "READER_VERSION", ingest_module.READER_VERSION + 1)
+    reread = ingest_paths(rag_settings, [root], show_progress=False)
+    assert reread.counts() == {"updated": 4} and len(_stored(rag_settings)) == total
 
     vpn = root / "it" / "vpn.md"
     vpn.write_text("# VPN access\n\n## Client\n\nUse the OpenVPN client with the profile hq-tunnel.ovpn.\n")
