@@ -12,7 +12,9 @@ import uuid
 import pytest
 
 from bot.bench_answers import ANSWERS_DIR, bench_answers
+from engine.settings import Settings
 from feedback.answer_quality import load_questions
+from guardrails import Guardrails
 
 KEYS = {"recall_at_5", "answer_accuracy", "supported_sentence_rate", "confident_wrong_rate",
         "unanswerable_refusal_rate", "false_block_rate", "mean_answer_chars", "p50_s", "p95_s"}
@@ -21,7 +23,12 @@ KEYS = {"recall_at_5", "answer_accuracy", "supported_sentence_rate", "confident_
 @pytest.fixture
 def slice_questions(tmp_path):
     questions = load_questions(ANSWERS_DIR / "questions.jsonl")
-    answerable = [q for q in questions if q.answerable and q.split == "heldout"][:3]
+    # three held-out questions the input rails let through: the slice checks the answer path; the rails' false
+    # refusals of benign questions (e.g. the detector refuses "What's the command to activate a venv on
+    # Windows?") are the full benchmark's false_block_rate and `ratchet bench guardrails`' real-corpus figure
+    rails = Guardrails(Settings(data_dir=tmp_path / "rails"))
+    answerable = [q for q in questions if q.answerable and q.split == "heldout"
+                  and rails.precheck_input(q.question).allowed][:3]
     # an unanswerable question about company matters (the full benchmark also reports the few benign questions
     # the input rails refuse, e.g. "What's the guest Wi-Fi password at headquarters?")
     unanswerable = [q for q in questions if q.id == "py311-177"]
