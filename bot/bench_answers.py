@@ -65,6 +65,15 @@ def corpus_pages(docs: Path, manifest: Path = ANSWERS_DIR / "corpus.json",
     return pages
 
 
+def ingest_corpus(settings: Settings, pages: list[Path]) -> None:
+    """Ingest the corpus pages into the benchmark's collection (unchanged pages are skipped); a page that
+    fails is an error, so no figure is computed on part of the corpus."""
+    summary = ingest_paths(settings, [str(p) for p in pages], show_progress=True)
+    failed = summary.by_status("failed")
+    if failed:
+        raise BenchDataError(f"{len(failed)} corpus pages failed to ingest: {failed[0].message}")
+
+
 def bench_settings(base: Settings, data_dir: Path, collection: str = BENCH_COLLECTION) -> Settings:
     """The configured services, a private data dir (feedback store), the corpus collection, no answer cache."""
     return base.model_copy(update={
@@ -140,10 +149,7 @@ async def bench_answers(base: Settings, *, questions_path: Path, docs: Path | No
     with tempfile.TemporaryDirectory(prefix="ratchet-bench-answers-") as tmp:
         s = bench_settings(base, Path(tmp), collection=collection)
         s.ensure_dirs()
-        summary = ingest_paths(s, [str(p) for p in pages], show_progress=True)
-        failed = summary.by_status("failed")
-        if failed:
-            raise BenchDataError(f"{len(failed)} corpus pages failed to ingest: {failed[0].message}")
+        ingest_corpus(s, pages)
         parts = Components(s)
         pipeline = Pipeline(s, parts)
         rows: list[Scored] = []

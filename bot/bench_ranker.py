@@ -11,6 +11,7 @@ artifact with a manifest of its training data (the packaged one is ``guardrails/
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,10 +21,10 @@ from pathlib import Path
 import numpy as np
 from rich.progress import Progress
 
-from bot.bench_answers import BENCH_COLLECTION, BenchDataError, bench_settings, corpus_pages, docs_dir
+from bot.bench_answers import BENCH_COLLECTION, bench_settings, corpus_pages, docs_dir, ingest_corpus
 from bot.components import Components
 from bot.grounded import extractive_answer
-from engine.rag import RetrievedChunk, ingest_paths
+from engine.rag import RetrievedChunk
 from engine.rag.embedder import Embedder
 from engine.settings import GuardrailSettings, Settings
 from feedback.answer_quality import ReferenceQuestion, facts_found, load_questions
@@ -80,9 +81,7 @@ async def bench_sentence_ranker(base: Settings, *, questions_path: Path, docs: P
     with tempfile.TemporaryDirectory(prefix="ratchet-bench-ranker-") as tmp:
         s = bench_settings(base, Path(tmp), collection=collection)
         s.ensure_dirs()
-        summary = ingest_paths(s, [str(p) for p in corpus_pages(docs_dir(docs))], show_progress=True)
-        if summary.by_status("failed"):
-            raise BenchDataError(f"{len(summary.by_status('failed'))} corpus pages failed to ingest")
+        ingest_corpus(s, corpus_pages(docs_dir(docs)))
         parts = Components(s)
         retriever = await parts.retriever()
         embedder = parts.guardrails.embedder
@@ -114,7 +113,6 @@ async def bench_sentence_ranker(base: Settings, *, questions_path: Path, docs: P
         metrics[name] = line
         emit(line)
     if write is not None:
-        ranker = SentenceRanker(ranker.weights, ranker.bias, ranker.mean, ranker.scale,
-                                manifest={**ranker.manifest, "metrics": metrics})
+        ranker = dataclasses.replace(ranker, manifest={**ranker.manifest, "metrics": metrics})
         ranker.save(write)
     return ranker

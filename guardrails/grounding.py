@@ -91,7 +91,11 @@ def split_text(text: str) -> list[str]:
 
 def sentences(text: str) -> list[str]:
     """Split ``text`` into sentences long enough to carry a claim."""
-    return [p for p in split_text(text) if len(_WORD.findall(p.lower())) >= MIN_SENTENCE_WORDS]
+    return [p for p in split_text(text) if _carries_claim(p)]
+
+
+def _carries_claim(piece: str) -> bool:
+    return len(_WORD.findall(piece.lower())) >= MIN_SENTENCE_WORDS
 
 
 def words(text: str) -> list[str]:
@@ -295,18 +299,18 @@ def candidates(question: str, chunks: Sequence[RetrievedChunk], embedder: Embedd
     out: list[Candidate] = []
     for i, chunk in enumerate(chunks):
         text = evidence_text(chunk)
-        parts = sentences(text)
+        lines = split_text(text)
+        parts = [(at, line) for at, line in enumerate(lines) if _carries_claim(line)]  # = sentences(text)
         if not parts:
             continue
-        lines = split_text(text)
         sims = _chunk_vectors(text, embedder) @ q_vector
         heading_words = _content_words(chunk.heading or "")
         heading_similarity = float(heading_vectors[i] @ q_vector)
+        api_entry = int(entry_name(chunk.heading or "") is not None)
         starts_inside = chunk.text.lstrip()[:1].islower()  # overlap with the previous chunk
-        for j, (part, sim) in enumerate(zip(parts, sims)):
+        for j, ((at, part), sim) in enumerate(zip(parts, sims)):
             if j == 0 and starts_inside:
                 continue  # a piece of a sentence is not quotable
-            at = lines.index(part) if part in lines else -1
             overlap = len(q_words & _content_words(part)) / max(1, len(q_words))
             features = feature_row(
                 sentence_similarity=float(sim), heading_similarity=heading_similarity, question_overlap=overlap,
@@ -314,10 +318,10 @@ def candidates(question: str, chunks: Sequence[RetrievedChunk], embedder: Embedd
                 chunk_score=chunk.score, position=min(j, 10), first_sentence=int(j == 0),
                 has_identifier=int(bool(identifiers(part))), log_words=log_words(len(words(part))),
                 code_example=int(part.lstrip().startswith((">>>", "..."))),
-                api_entry=int(entry_name(chunk.heading or "") is not None),
+                api_entry=api_entry,
                 negated=int(bool(_NEGATION.search(part))), table_row=int("|" in part))
             out.append(Candidate(chunk=i, position=j, text=part,
-                                 following=lines[at + 1] if 0 <= at < len(lines) - 1 else "",
+                                 following=lines[at + 1] if at < len(lines) - 1 else "",
                                  relevance=formula_relevance(float(sim), overlap, i), features=features))
     return out
 
