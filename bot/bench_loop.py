@@ -26,12 +26,11 @@ from typing import Any
 
 from rich.progress import Progress
 
-from bot.bench_answers import BENCH_COLLECTION, bench_settings, corpus_pages, docs_dir, score_one
+from bot.bench_answers import BENCH_COLLECTION, bench_settings, corpus_pages, docs_dir, ingest_corpus, score_one
 from bot.components import Components, call
 from bot.pipeline import Pipeline
 from bot.prompting import build_messages
 from engine.llm_client import LLMClient
-from engine.rag import ingest_paths
 from engine.registry import AdapterRegistry
 from engine.settings import Settings
 from feedback.answer_quality import ReferenceQuestion, load_questions, vote
@@ -102,16 +101,18 @@ def _figures(report: GateReport) -> dict[str, Any]:
 
 async def bench_loop(base: Settings, *, questions_path: Path, docs: Path | None, work: Path,
                      overrides: dict[str, Any], train_limit: int | None, heldout_limit: int | None,
-                     flipped: bool, emit: Callable[[dict], None], concurrency: int = 1) -> dict[str, Any]:
+                     flipped: bool, emit: Callable[[dict], None], concurrency: int = 1,
+                     cited_pages_only: bool = False, collection: str = BENCH_COLLECTION) -> dict[str, Any]:
     """Run the loop (see the module docstring); emit and return one JSON object."""
     started = time.perf_counter()
     questions = load_questions(questions_path)
     train = [q for q in questions if q.split == "train"][:train_limit]
     heldout = [q for q in questions if q.split == "heldout"][:heldout_limit]
     work.mkdir(parents=True, exist_ok=True)
-    s = bench_settings(base, work, collection=BENCH_COLLECTION)
+    s = bench_settings(base, work, collection=collection)
     s.ensure_dirs()
-    ingest_paths(s, [str(p) for p in corpus_pages(docs_dir(docs))], show_progress=True)
+    # a quick slice: only the pages the chosen questions cite
+    ingest_corpus(s, corpus_pages(docs_dir(docs), cited_by=train + heldout if cited_pages_only else None))
     parts = Components(s)
     pipeline = Pipeline(s, parts)
     result: dict[str, Any] = {"bench": "loop", "corpus": "python3-doc 3.11 (real, not written here)",
