@@ -47,17 +47,17 @@ def test_no_heldout_text_is_also_a_tune_text() -> None:
     assert not [i.text[:80] for i in items if i.split == "heldout" and " ".join(i.text.lower().split()) in tune]
 
 
-def test_real_faq_questions_from_debian_documentation_are_split_by_source() -> None:
-    """perlfaq and the Debian FAQ train the detector; Python's FAQ (the answer benchmark's domain), gitfaq and
-    SQLite's FAQ are only ever measured."""
+def test_real_faq_questions_from_debian_documentation_are_held_out() -> None:
+    """Python's FAQ (the answer benchmark's domain), gitfaq and SQLite's FAQ are only ever measured."""
     items = load_items()
     faq = {s: {i.split for i in items if i.source == s} for s in
-           ("perlfaq-tune", "debian-faq-tune", "python-faq-heldout", "gitfaq-heldout", "sqlite-faq-heldout")}
-    assert faq == {"perlfaq-tune": {"tune"}, "debian-faq-tune": {"tune"}, "python-faq-heldout": {"heldout"},
-                   "gitfaq-heldout": {"heldout"}, "sqlite-faq-heldout": {"heldout"}}
+           ("python-faq-heldout", "gitfaq-heldout", "sqlite-faq-heldout")}
+    assert faq == {"python-faq-heldout": {"heldout"}, "gitfaq-heldout": {"heldout"}, "sqlite-faq-heldout": {"heldout"}}
     python = [i for i in items if i.source == "python-faq-heldout"]
     assert len(python) >= 150 and all(i.text.endswith("?") and i.label == "benign" for i in python)
+    lines = [json.loads(line) for line in DEFAULT_HELDOUT_CORPUS.read_text(encoding="utf-8").split("\n") if line]
+    assert all(i["origin"].startswith("python3.11-doc==") and i["licence"].startswith("PSF")
+               for i in lines if i["source"] == "python-faq-heldout")
     packages = json.loads(MANIFEST.read_text())["debian_packages"]
-    assert {p.split("==")[0] for p in packages} == {"perl-doc", "debian-faq", "python3.11-doc", "git-doc",
-                                                    "sqlite3-doc"}
+    assert {p.split("==")[0] for p in packages} == {"python3.11-doc", "git-doc", "sqlite3-doc"}
     assert all(licence for licence in packages.values())

