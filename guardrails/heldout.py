@@ -23,6 +23,7 @@ REAL_CORPUS_QUESTIONS = DEFAULT_CORPUS_DIR.parents[1] / "answers" / "questions.j
 REAL_CORPUS_SOURCE = "real-corpus-questions"
 FAMILIES = ("jailbreak", "prompt_extraction", "injection", "harmful")
 WORKPLACE_BENIGN = ("ratchet-edgy-heldout",)
+TECHNICAL_BENIGN = ("python-faq-heldout", "gitfaq-heldout", "sqlite-faq-heldout")  # FAQ headings of Debian doc packages
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ def rates_report(guard: Any, items: list[LabelledItem]) -> dict[str, Any]:
     report.update(_split_rates(outcomes.get("heldout", []), "heldout"))
     report.update(_split_rates(outcomes.get("tune", []), "insample"))
     heldout = outcomes.get("heldout", [])
-    for key, sources in (("workplace", WORKPLACE_BENIGN), ("real_corpus", (REAL_CORPUS_SOURCE,))):
+    for key, sources in (("workplace", WORKPLACE_BENIGN), ("real_corpus", (REAL_CORPUS_SOURCE,)),
+                         ("technical", TECHNICAL_BENIGN)):
         picked = [refused for item, refused, _ in heldout if item.source in sources]
         if picked:
             report[f"heldout_{key}_false_positive_rate"] = round(statistics.fmean(picked), 4)

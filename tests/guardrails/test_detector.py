@@ -49,7 +49,7 @@ def test_the_packaged_artifact_was_trained_on_tune_sources_only() -> None:
     metrics = json.loads((PACKAGED_DIR / "metrics.json").read_text())
     heldout_sources = {r.source for r in corpus_rows() if r.split == "heldout"}
     assert not heldout_sources & set(manifest["tune_by_source"])
-    assert set(manifest["heldout_sources"]) == heldout_sources
+    assert set(manifest["heldout_sources"]) <= heldout_sources  # held-out sources added later were never seen
     assert artifact.weights.shape == (384,) and 0 < artifact.threshold < 1
     assert len(artifact.term_weights) > 1000 and artifact.encoder["max_tokens"] == 128
     assert {"in_sample", "out_of_fold", "heldout"} <= set(metrics)

