@@ -81,15 +81,15 @@ def prompts_to_sample(store: FeedbackStore, limit: int, report: dict[str, int]) 
         for answer in page:
             if answer.question_key in seen or len(chosen) >= limit:
                 continue
-            seen.add(answer.question_key)
             reason = unusable_reason(answer)
             if reason is None and heldout_split(answer.question_key, settings) == "heldout":
                 reason = "heldout_question"
             if reason is None and not sources_of(answer.prompt):
                 reason = "no_sources"
-            if reason:
+            if reason:  # an older answer to the same question may still do
                 report[reason] += 1
             else:
+                seen.add(answer.question_key)
                 chosen.append(answer)
         if len(page) < PAGE:
             break

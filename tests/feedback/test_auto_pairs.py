@@ -57,7 +57,7 @@ def test_training_job_adds_weighted_automatic_pairs_and_records_them(make_settin
     auto = [p for p in data.pairs["train"] if p.kind == "automatic"]
     human = [p for p in data.pairs["train"] if p.kind != "automatic"]
     assert len(human) == 2 and all(p.weight == 1.0 for p in human)  # human pairs kept, full weight
-    assert data.automatic["skipped"]["no_sources"] == 2
+    assert data.automatic["skipped"]["no_sources"] == 4  # every answer of seed_pairs
     assert data.automatic["skipped"]["refusal"] == 1 and data.automatic["skipped"]["no_prompt"] == 1
     assert data.automatic["prompts"] == 2 and data.automatic["pairs"] == len(auto)
     first = next(p for p in auto if p.chosen_id.startswith(liked))
