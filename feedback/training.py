@@ -55,6 +55,7 @@ class TrainMetrics:
     train_loss: float | None
     duration_s: float
     peak_rss_mb: float
+    truncated_examples: int = 0  # prompt + answer longer than max_length: the answer's end was cut
     log_history: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -146,6 +147,30 @@ def ensure_enough(data: PreferenceData, method: str, minimum: int = 2) -> None:
                             "(see `ratchet feedback stats`)")
 
 
+def check_lengths(data: PreferenceData, method: str, tokenizer, max_length: int) -> int:
+    """How many training examples ``max_length`` cuts. TRL silently drops an example whose prompt alone fills
+    ``max_length``; when that is more than half of them, training would learn nothing from the votes, so this
+    raises :class:`TrainingError` instead. Returns the number cut at the end (trained on, partly)."""
+    dropped = cut = 0
+    rows = data.rows(method, "train")
+    for row in rows:
+        text = tokenizer.apply_chat_template(row.prompt, tokenize=False, add_generation_prompt=True)
+        prompt = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        answers = [row.chosen, row.rejected] if method == "dpo" else [row.completion]
+        longest = max(len(tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers)
+        if prompt >= max_length:
+            dropped += 1
+        elif prompt + longest > max_length:
+            cut += 1
+    if dropped:
+        log.warning("training.examples_too_long", dropped=dropped, cut=cut, of=len(rows), max_length=max_length)
+    if dropped * 2 > len(rows):
+        raise TrainingError(f"{dropped} of {len(rows)} training prompts are longer than max_length {max_length} "
+                            "tokens and would be dropped", hint="raise feedback.training.max_length (prompts with "
+                            "five retrieved chunks need about 1,600 tokens)")
+    return cut
+
+
 def train_adapter(settings: Settings, data: PreferenceData, config: TrainingSettings, out_dir: Path, *,
                   progress: Progress | None = None) -> TrainMetrics:
     """Train a LoRA adapter on the training split and save it (PEFT format) into ``out_dir``."""
@@ -162,6 +187,7 @@ def train_adapter(settings: Settings, data: PreferenceData, config: TrainingSett
         torch.set_num_threads(config.threads)
     started = time.perf_counter()
     model, tokenizer = load_policy(settings.model_dir)
+    cut = check_lengths(data, config.method, tokenizer, config.max_length)
     trainer_cls = WeightedDPOTrainer if config.method == "dpo" else KTOTrainer
     trainer = trainer_cls(
         model=model, args=trainer_args(config, out_dir / "trainer", data), train_dataset=Dataset.from_list(rows),
@@ -176,7 +202,7 @@ def train_adapter(settings: Settings, data: PreferenceData, config: TrainingSett
         method=config.method, train_examples=len(rows), steps=int(result.global_step),
         train_loss=float(result.training_loss) if result.training_loss is not None else None,
         duration_s=round(time.perf_counter() - started, 2), peak_rss_mb=round(peak_rss_mb(), 1),
-        log_history=list(trainer.state.log_history),
+        truncated_examples=cut, log_history=list(trainer.state.log_history),
     )
     log.info("training.finished", method=config.method, examples=len(rows), steps=metrics.steps,
              loss=metrics.train_loss, seconds=metrics.duration_s)

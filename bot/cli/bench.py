@@ -158,6 +158,8 @@ def bench_loop(
     epochs: float = typer.Option(None, help="override feedback.training.epochs"),
     max_length: int = typer.Option(None, help="override feedback.training.max_length"),
     max_steps: int = typer.Option(None, help="override feedback.training.max_steps"),
+    batch_size: int = typer.Option(None, help="override feedback.training.batch_size"),
+    grad_accum: int = typer.Option(None, help="override feedback.training.grad_accum"),
     flipped: bool = typer.Option(True, help="also train on reversed preferences and gate it"),
     concurrency: int = typer.Option(4, help="simulated employees asking at once"),
     auto_pairs: bool = typer.Option(False, help="add automatic preference pairs (feedback.auto_pairs settings)"),
@@ -170,6 +172,7 @@ def bench_loop(
 
     overrides = {k: v for k, v in {
         "learning_rate": learning_rate, "epochs": epochs, "max_length": max_length, "max_steps": max_steps,
+        "batch_size": batch_size, "grad_accum": grad_accum,
         "loss_type": loss.split(",") if loss else None, "target_modules": targets.split(",") if targets else None,
     }.items() if v is not None}
     with contextlib.ExitStack() as stack:

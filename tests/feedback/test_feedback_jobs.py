@@ -15,6 +15,7 @@ from engine.timeutil import utcnow
 from feedback import FeedbackStore
 from feedback.jobs import run_training, training_root
 from feedback.lock import TrainingBusy, TrainingLockHolder
+from feedback.training import TrainingError
 from feedback.models import TrainingLock, TrainingRun
 from feedback.scheduler import COUNT_JOB, CRON_JOB, build_scheduler, settings_ref, train_if_enough_new
 from feedback.synthetic import seed_pairs
@@ -70,6 +71,20 @@ def test_training_without_enough_data_is_skipped(make_settings) -> None:
     settings = make_settings()
     outcome = run_training(settings, evaluate=False)
     assert outcome.status == "skipped" and "collect more votes" in outcome.reason
+
+
+def test_prompts_longer_than_max_length_refuse_training_instead_of_training_on_nothing(make_settings) -> None:
+    # TRL drops an example whose prompt alone fills max_length; real prompts (five retrieved chunks) are
+    # ~1,200-1,600 tokens, so a short max_length used to train one step on nothing and register the result
+    settings = make_settings(feedback={"heldout_fraction": 0.0})
+    seed_pairs(FeedbackStore(settings), 4)
+    with pytest.raises(TrainingError, match="longer than max_length 32") as info:
+        run_training(settings, overrides={"max_length": 32, "max_steps": 1}, evaluate=False)
+    assert "raise feedback.training.max_length" in info.value.hint
+    assert AdapterRegistry(settings).versions() == []
+    with FeedbackStore(settings).sessions() as s:
+        run = s.scalars(select(TrainingRun)).one()
+    assert run.status == "failed" and "max_length" in run.error
 
 
 def test_scheduler_jobs_persist_in_the_database(make_settings) -> None:
