@@ -12,8 +12,10 @@
    adapter; the gate must reject it (``flipped_votes_rejected``).
 
 ``--work DIR`` keeps the store and corpus between runs: the asking-and-voting step (the slow part) is then
-skipped, so training settings can be compared on the same votes. ``--auto-pairs`` adds automatic preference
-pairs (:mod:`feedback.auto_pairs`) to the votes' pairs. One JSON line with before/after figures.
+skipped, so training settings can be compared on the same votes; a version already trained there on the same
+data with the same settings and gated on the same held-out prompts is reused with its gate report. ``--auto-pairs``
+adds automatic preference pairs (:mod:`feedback.auto_pairs`) to the votes' pairs. One JSON line with before/after
+figures.
 """
 
 from __future__ import annotations
@@ -27,17 +29,17 @@ from typing import Any
 
 from rich.progress import Progress
 
-from bot.bench_answers import BENCH_COLLECTION, bench_settings, corpus_pages, docs_dir, score_one
+from bot.bench_answers import BENCH_COLLECTION, bench_settings, corpus_pages, docs_dir, ingest_corpus, score_one
 from bot.components import Components, call
 from bot.pipeline import Pipeline
 from bot.prompting import build_messages
 from engine.llm_client import LLMClient
-from engine.rag import ingest_paths
 from engine.registry import AdapterRegistry
-from engine.settings import Settings
+from engine.registry_models import AdapterVersion
+from engine.settings import Settings, TrainingSettings
 from feedback.answer_quality import ReferenceQuestion, load_questions, vote
 from feedback.auto_pairs import add_automatic_pairs
-from feedback.datasets import build_preference_data
+from feedback.datasets import PreferenceData, build_preference_data
 from feedback.gate import GateReport, evaluate_candidate
 from feedback.jobs import train_and_register
 from feedback.quality_eval import QUALITY_METRICS, EvalItem
@@ -86,6 +88,20 @@ async def heldout_items(parts: Components, questions: list[ReferenceQuestion]) -
     return items
 
 
+def _gated_before(registry: AdapterRegistry, notes: str, data: PreferenceData, config: TrainingSettings,
+                  prompts: int) -> tuple[AdapterVersion, GateReport] | None:
+    """A version this work directory already trained on exactly ``data`` with ``config`` and gated on the same
+    number of held-out prompts, with its report; None when there is none (a killed run leaves none)."""
+    wanted = config.hyperparameters()
+    for version in reversed(registry.versions()):
+        report = version.gate_report or {}
+        generated = (report.get("generation") or {}).get("candidate") or {}
+        if (version.notes == notes and version.dataset_snapshot_id == data.snapshot_id and generated.get("n") == prompts
+                and all(version.hyperparameters.get(k) == v for k, v in wanted.items())):
+            return version, GateReport.from_dict(report)
+    return None
+
+
 def _figures(report: GateReport) -> dict[str, Any]:
     gen = report.generation
     before, after, deltas = gen.get("production", {}), gen.get("candidate", {}), gen.get("deltas", {})
@@ -105,6 +121,7 @@ def _figures(report: GateReport) -> dict[str, Any]:
 async def bench_loop(base: Settings, *, questions_path: Path, docs: Path | None, work: Path,
                      overrides: dict[str, Any], train_limit: int | None, heldout_limit: int | None,
                      flipped: bool, emit: Callable[[dict], None], concurrency: int = 1,
+                     cited_pages_only: bool = False, collection: str = BENCH_COLLECTION,
                      auto_pairs: bool = False) -> dict[str, Any]:
     """Run the loop (see the module docstring); emit and return one JSON object."""
     started = time.perf_counter()
@@ -112,9 +129,10 @@ async def bench_loop(base: Settings, *, questions_path: Path, docs: Path | None,
     train = [q for q in questions if q.split == "train"][:train_limit]
     heldout = [q for q in questions if q.split == "heldout"][:heldout_limit]
     work.mkdir(parents=True, exist_ok=True)
-    s = bench_settings(base, work, collection=BENCH_COLLECTION)
+    s = bench_settings(base, work, collection=collection)
     s.ensure_dirs()
-    ingest_paths(s, [str(p) for p in corpus_pages(docs_dir(docs))], show_progress=True)
+    # a quick slice: only the pages the chosen questions cite
+    ingest_corpus(s, corpus_pages(docs_dir(docs), cited_by=train + heldout if cited_pages_only else None))
     parts = Components(s)
     pipeline = Pipeline(s, parts)
     result: dict[str, Any] = {"bench": "loop", "corpus": "python3-doc 3.11 (real, not written here)",
@@ -145,16 +163,24 @@ async def bench_loop(base: Settings, *, questions_path: Path, docs: Path | None,
             for name, train_data in (("trained", data), ("flipped", data.flipped() if flipped else None)):
                 if train_data is None:
                     continue
-                t = time.perf_counter()
-                version = train_and_register(s, train_data, config, registry, notes=f"bench loop: {name} votes")
-                train_s = round(time.perf_counter() - t, 1)
-                report = await evaluate_candidate(s, version.id, train_data, client, registry=registry,
-                                                  eval_items=items)
+                notes = f"bench loop: {name} votes"
+                done = _gated_before(registry, notes, train_data, config, len(items[:s.feedback.gate_generation_prompts]))
+                if done is not None:  # the same data, settings and held-out prompts: reuse (see --work)
+                    version, report = done
+                    train_s = (version.metrics or {}).get("total_s")
+                    result.setdefault("reused_versions", []).append(version.id)
+                else:
+                    t = time.perf_counter()
+                    version = train_and_register(s, train_data, config, registry, notes=notes)
+                    train_s = round(time.perf_counter() - t, 1)
+                    report = await evaluate_candidate(s, version.id, train_data, client, registry=registry,
+                                                      eval_items=items)
+                peak_mb = (version.metrics or {}).get("peak_rss_mb")
                 if name == "trained":
-                    result.update(_figures(report), train_s=train_s, version=version.id)
+                    result.update(_figures(report), train_s=train_s, train_peak_rss_mb=peak_mb, version=version.id)
                 else:
                     result.update(flipped_votes_rejected=not report.passed, flipped_train_s=train_s,
-                                  flipped=_figures(report))
+                                  flipped_version=version.id, flipped=_figures(report))
     finally:
         await pipeline.aclose()
     result["total_s"] = round(time.perf_counter() - started, 1)

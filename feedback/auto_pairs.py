@@ -154,7 +154,8 @@ def rank_pair(answer: Answer, scored: Sequence[Candidate], vetoed: set[str], set
     if best.support - worst.support < cfg.margin:
         report["below_margin"] += 1
         return None
-    pid = "p-" + hashlib.sha256(f"{answer.id}>auto>{best.text}>{worst.text}".encode()).hexdigest()[:16]
+    # the weight is part of the id, so a dataset snapshot with other weights is another snapshot
+    pid = "p-" + hashlib.sha256(f"{answer.id}>auto:{cfg.weight}>{best.text}>{worst.text}".encode()).hexdigest()[:16]
     return DpoPair(id=pid, kind="automatic", question_key=answer.question_key, prompt=answer.prompt,
                    chosen=best.text, rejected=worst.text, chosen_id=f"{answer.id}:{best.origin}",
                    rejected_id=f"{answer.id}:{worst.origin}", weight=cfg.weight)

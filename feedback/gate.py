@@ -57,6 +57,12 @@ class GateReport:
         """JSON-ready form (stored with the version)."""
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> GateReport:
+        """The report as :meth:`as_dict` stored it."""
+        return cls(version=stored["version"], passed=stored["passed"], checks=[Check(**c) for c in stored["checks"]],
+                   heldout=stored.get("heldout") or {}, generation=stored.get("generation") or {})
+
     def summary(self) -> str:
         """One line per check, for Slack and the CLI."""
         verdict = "PASSED" if self.passed else "FAILED"

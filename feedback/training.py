@@ -7,6 +7,7 @@ scheduler (see ``feedback.jobs``); the benchmark compares it with a plain TRL sc
 
 from __future__ import annotations
 
+import gc
 import resource
 import time
 from collections.abc import Callable
@@ -206,4 +207,8 @@ def train_adapter(settings: Settings, data: PreferenceData, config: TrainingSett
     )
     log.info("training.finished", method=config.method, examples=len(rows), steps=metrics.steps,
              loss=metrics.train_loss, seconds=metrics.duration_s)
+    # the trainer's reference cycles keep the model and optimiser state alive otherwise: a second run in the same
+    # process (as `ratchet bench loop` trains the flipped candidate) was killed for memory
+    del trainer, model
+    gc.collect()
     return metrics
