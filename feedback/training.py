@@ -1,8 +1,9 @@
 """LoRA preference training with TRL: one config, one function, one metrics record.
 
 ``train_adapter`` runs TRL's ``DPOTrainer`` (pairs, each with its loss weight: :mod:`feedback.weighted_dpo`)
-or ``KTOTrainer`` (unpaired thumbs) with a PEFT LoRA on the base model and writes the adapter to a directory. It knows nothing about the registry or the
-scheduler (see ``feedback.jobs``); the benchmark compares it with a plain TRL script.
+or ``KTOTrainer`` (unpaired thumbs) with a PEFT LoRA on the base model and writes the adapter to a directory.
+It knows nothing about the registry or the scheduler (see ``feedback.jobs``); the benchmark compares it with a
+plain TRL script.
 """
 
 from __future__ import annotations
