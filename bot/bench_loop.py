@@ -13,7 +13,9 @@
 
 ``--work DIR`` keeps the store and corpus between runs: the asking-and-voting step (the slow part) is then
 skipped, so training settings can be compared on the same votes; a version already trained there on the same
-data with the same settings and gated on the same held-out prompts is reused with its gate report. One JSON line with before/after figures.
+data with the same settings and gated on the same held-out prompts is reused with its gate report. ``--auto-pairs``
+adds automatic preference pairs (:mod:`feedback.auto_pairs`) to the votes' pairs. One JSON line with before/after
+figures.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from engine.registry import AdapterRegistry
 from engine.registry_models import AdapterVersion
 from engine.settings import Settings, TrainingSettings
 from feedback.answer_quality import ReferenceQuestion, load_questions, vote
+from feedback.auto_pairs import add_automatic_pairs
 from feedback.datasets import PreferenceData, build_preference_data
 from feedback.gate import GateReport, evaluate_candidate
 from feedback.jobs import train_and_register
@@ -118,7 +121,8 @@ def _figures(report: GateReport) -> dict[str, Any]:
 async def bench_loop(base: Settings, *, questions_path: Path, docs: Path | None, work: Path,
                      overrides: dict[str, Any], train_limit: int | None, heldout_limit: int | None,
                      flipped: bool, emit: Callable[[dict], None], concurrency: int = 1,
-                     cited_pages_only: bool = False, collection: str = BENCH_COLLECTION) -> dict[str, Any]:
+                     cited_pages_only: bool = False, collection: str = BENCH_COLLECTION,
+                     auto_pairs: bool = False) -> dict[str, Any]:
     """Run the loop (see the module docstring); emit and return one JSON object."""
     started = time.perf_counter()
     questions = load_questions(questions_path)
@@ -146,13 +150,16 @@ async def bench_loop(base: Settings, *, questions_path: Path, docs: Path | None,
             marker.write_text(json.dumps(result["votes"]))
         items = await heldout_items(parts, heldout)
         data = build_preference_data(parts.feedback)
-        stats = data.stats()
-        result.update(dpo_pairs=stats["dpo_pairs"], dpo_pair_kinds=stats["dpo_pair_kinds"],
-                      kto_examples=stats["kto_examples"], eval_items=len(items))
         config = training_config(s, **overrides)
         result["training"] = {k: v for k, v in config.hyperparameters().items() if k != "seed"}
         registry = AdapterRegistry(s)
         async with LLMClient.from_settings(s.engine) as client:
+            if auto_pairs:  # sampled answers ranked by the support check, weighted below the votes' pairs
+                data = await add_automatic_pairs(s, parts.feedback, data, client, registry)
+                result["automatic_pairs"] = data.automatic
+            stats = data.stats()
+            result.update(dpo_pairs=stats["dpo_pairs"], dpo_pair_kinds=stats["dpo_pair_kinds"],
+                          kto_examples=stats["kto_examples"], eval_items=len(items))
             for name, train_data in (("trained", data), ("flipped", data.flipped() if flipped else None)):
                 if train_data is None:
                     continue

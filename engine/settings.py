@@ -387,11 +387,29 @@ class RetrievalTrainingSettings(Section):
         return self.model_dump(mode="json")
 
 
+class AutoPairSettings(Section):
+    """Automatic preference pairs: the production model answers stored prompts several times, the support check
+    (the gate's) ranks the answers, the best supported is preferred over the least; weighted below human votes."""
+
+    enabled: bool = Field(default=False, description="the training job adds automatic pairs (off until measured)")
+    samples: int = Field(default=4, ge=1, le=16, description="sampled answers per prompt")
+    temperature: float = Field(default=0.9, ge=0.0, le=2.0)
+    top_p: float = Field(default=0.95, gt=0.0, le=1.0)
+    max_tokens: int = Field(default=128, ge=1, description="tokens per sampled answer")
+    max_prompts: int = Field(default=64, ge=0, description="stored prompts sampled per run (newest questions first)")
+    min_support: float = Field(default=0.8, ge=0.0, le=1.0,
+                               description="the chosen answer's share of supported claim sentences at least")
+    margin: float = Field(default=0.3, ge=0.0, le=1.0, description="chosen minus rejected support at least")
+    weight: float = Field(default=0.5, ge=0.0, le=1.0,
+                          description="loss weight of an automatic pair (a human pair weighs 1)")
+
+
 class FeedbackSettings(Section):
     """The learning loop."""
 
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     retrieval: RetrievalTrainingSettings = Field(default_factory=RetrievalTrainingSettings)
+    auto_pairs: AutoPairSettings = Field(default_factory=AutoPairSettings)
     hash_askers: bool = False
     asker_hash_salt: str = Field(default="", description="salt for hashed asker/voter ids (keep secret)")
     retention_days: int | None = None

@@ -31,13 +31,14 @@ class DpoPair:
     """One preference: the same prompt answered two ways, one preferred."""
 
     id: str
-    kind: str  # same_question | thread_correction | admin_correction | regenerated | grounded_over_model
+    kind: str  # same_question | thread_correction | admin_correction | regenerated | grounded_over_model | automatic
     question_key: str
     prompt: list[dict]
     chosen: str
     rejected: str
     chosen_id: str
     rejected_id: str
+    weight: float = 1.0  # loss weight in training: human pairs 1, automatic pairs less (feedback.auto_pairs.weight)
 
     def trl_row(self) -> dict[str, Any]:
         """TRL's conversational preference format."""
@@ -68,6 +69,7 @@ class PreferenceData:
     pairs: dict[str, list[DpoPair]]  # split -> pairs
     kto: dict[str, list[KtoExample]]
     dropped: dict[str, int] = field(default_factory=dict)
+    automatic: dict[str, Any] = field(default_factory=dict)  # what adding automatic pairs did (feedback.auto_pairs)
 
     @property
     def snapshot_id(self) -> str:
@@ -108,22 +110,27 @@ class PreferenceData:
             pairs={split: [swap(p) for p in rows] for split, rows in self.pairs.items()},
             kto={split: [replace(k, id=k.id + "-flipped", label=not k.label) for k in rows]
                  for split, rows in self.kto.items()},
-            dropped=dict(self.dropped))
+            dropped=dict(self.dropped), automatic=dict(self.automatic))
+
+    def pair_kinds(self, *splits: str) -> dict[str, int]:
+        """Pairs per kind in the given splits (default: train and held-out)."""
+        kinds: dict[str, int] = defaultdict(int)
+        for split in splits or ("train", "heldout"):
+            for p in self.pairs[split]:
+                kinds[p.kind] += 1
+        return dict(kinds)
 
     def stats(self) -> dict[str, Any]:
         """Counts for `ratchet feedback stats`."""
-        kinds: dict[str, int] = defaultdict(int)
-        for split in ("train", "heldout"):
-            for p in self.pairs[split]:
-                kinds[p.kind] += 1
         return {
             "snapshot_id": self.snapshot_id,
             "dpo_pairs": {s: len(self.pairs[s]) for s in ("train", "heldout")},
-            "dpo_pair_kinds": dict(kinds),
+            "dpo_pair_kinds": self.pair_kinds(),
             "kto_examples": {s: len(self.kto[s]) for s in ("train", "heldout")},
             "kto_desirable": sum(1 for s in ("train", "heldout") for k in self.kto[s] if k.label),
             "kto_class_weights": self.kto_class_weights(),
             "dropped": dict(self.dropped),
+            **({"automatic": dict(self.automatic)} if self.automatic else {}),
         }
 
 
@@ -137,8 +144,7 @@ def build_preference_data(store: FeedbackStore) -> PreferenceData:
     """Read every voted answer and turn it into split DPO pairs and KTO examples."""
     settings = store.settings
     dropped: dict[str, int] = defaultdict(int)
-    labels = _labels(store.labelled_answers(), settings.feedback.contradiction_majority, dropped)
-    _drop_contradictions(labels, dropped)
+    labels = human_labels(store, dropped)
     pairs = _dedupe_pairs(_pairs(labels, store), settings.feedback.max_examples_per_question, dropped)
     kto = _kto(labels, settings.feedback.max_examples_per_question)
     data = PreferenceData(pairs=_split(pairs, settings), kto=_split(kto, settings), dropped=dict(dropped))
@@ -158,6 +164,23 @@ def export_jsonl(data: PreferenceData, fmt: str, split: str, out: Path) -> int:
     return len(rows)
 
 
+def human_labels(store: FeedbackStore, dropped: dict[str, int] | None = None) -> dict[str, tuple[Answer, int]]:
+    """answer id -> (answer, +1/-1) from the current votes, after every drop rule (counted into ``dropped``)."""
+    dropped = dropped if dropped is not None else defaultdict(int)
+    labels = _labels(store.labelled_answers(), store.settings.feedback.contradiction_majority, dropped)
+    _drop_contradictions(labels, dropped)
+    return labels
+
+
+def unusable_reason(answer: Answer) -> str | None:
+    """Why an answer can never be a training example ('refusal', 'no_prompt'), or None when it can."""
+    if answer.refused:
+        return "refusal"
+    if not answer.prompt or (answer.sampling or {}).get("cached"):
+        return "no_prompt"  # a cached answer: the model wrote nothing for it, nothing to learn
+    return None
+
+
 # --- building blocks ---------------------------------------------------------------------------------------
 def _labels(labelled: list[tuple[Answer, dict[str, int]]], majority: float,
             dropped: dict[str, int]) -> dict[str, tuple[Answer, int]]:
@@ -170,10 +193,8 @@ def _labels(labelled: list[tuple[Answer, dict[str, int]]], majority: float,
             dropped["tie"] += 1
         elif max(up, down) / (up + down) < majority:
             dropped["contradictory_votes"] += 1
-        elif answer.refused:
-            dropped["refusal"] += 1
-        elif not answer.prompt or (answer.sampling or {}).get("cached"):
-            dropped["no_prompt"] += 1  # a cached answer: the model wrote nothing for it, nothing to learn
+        elif reason := unusable_reason(answer):
+            dropped[reason] += 1
         else:
             out[answer.id] = (answer, 1 if up > down else -1)
     return out

@@ -28,6 +28,7 @@ from engine.metrics import observe_training_run
 from engine.registry import AdapterRegistry
 from engine.registry_models import AdapterVersion
 from engine.timeutil import utcnow
+from feedback.auto_pairs import with_automatic_pairs
 from feedback.datasets import PreferenceData, build_preference_data
 from feedback.gate import GateReport, after_gate, evaluate_candidate
 from feedback.lock import TrainingLockHolder
@@ -101,6 +102,8 @@ def _lineage(settings: Settings, config: TrainingSettings, data: PreferenceData)
             "snapshot_id": data.snapshot_id,
             "train_example_ids": data.example_ids(config.method, "train"),
             "heldout_example_ids": data.example_ids(config.method, "heldout"),
+            "train_pair_kinds": data.pair_kinds("train") if config.method == "dpo" else {},
+            "automatic_pairs": data.automatic or {"enabled": False},
         },
     }
 
@@ -175,13 +178,13 @@ def _checking_lock(lock: TrainingLockHolder, progress: Progress | None) -> Progr
 def _train_register_gate(settings: Settings, store: FeedbackStore, run_id: int, config: TrainingSettings,
                          progress: Progress | None, evaluate: bool, lock: TrainingLockHolder) -> TrainingOutcome:
     started = time.perf_counter()
-    data = build_preference_data(store)
+    registry = AdapterRegistry(settings, store.sessions)
+    data = with_automatic_pairs(settings, store, build_preference_data(store), registry, config.method)
     try:
         ensure_enough(data, config.method)
     except TrainingError as exc:
         _finish(store, run_id, status="skipped", error=str(exc))
         return TrainingOutcome(run_id=run_id, status="skipped", reason=str(exc))
-    registry = AdapterRegistry(settings, store.sessions)
     version = train_and_register(settings, data, config, registry, notes=f"trained ({config.method}) from "
                                  f"feedback, run {run_id}", progress=_checking_lock(lock, progress),
                                  started=started, before_register=lock.ensure_held)

@@ -98,6 +98,24 @@ def _declines(text: str, refusal_markers: Sequence[str]) -> bool:
     return not sentences(text) or any(m in lowered for m in refusal_markers)
 
 
+def claim_support(text: str, sources: Sequence[str], embedder: Embedder, *, similarity: float,
+                  markers: Sequence[str]) -> list[bool]:
+    """For each claim sentence of ``text`` (a sentence with a lower-cased refusal marker claims nothing): whether
+    one of the sources supports it."""
+    claims = [c for c in sentences(text) if not any(m in c.lower() for m in markers)]
+    return [attribute(c, sources, embedder, similarity).supported for c in claims]
+
+
+def support_share(text: str, sources: Sequence[str], embedder: Embedder, *, similarity: float,
+                  refusal_markers: Sequence[str]) -> float | None:
+    """The share of ``text``'s claim sentences the sources support; None when it declines or claims nothing."""
+    markers = [m.lower() for m in refusal_markers]
+    if _declines(text, markers):
+        return None
+    found = claim_support(text, sources, embedder, similarity=similarity, markers=markers)
+    return sum(found) / len(found) if found else None
+
+
 def score_texts(texts: Sequence[str], items: Sequence[EvalItem], embedder: Embedder, *, similarity: float,
                 refusal_markers: Sequence[str]) -> dict[str, Any]:
     """The quality figures of ``texts`` (one per item)."""
@@ -107,8 +125,7 @@ def score_texts(texts: Sequence[str], items: Sequence[EvalItem], embedder: Embed
     declined: list[bool] = []
     wrong: list[bool] = []
     for text, item in zip(texts, items, strict=True):
-        claims_here = [c for c in sentences(text) if not any(m in c.lower() for m in markers)]  # a refusal claims nothing
-        found = [attribute(c, item.sources, embedder, similarity).supported for c in claims_here]
+        found = claim_support(text, item.sources, embedder, similarity=similarity, markers=markers)
         claims += len(found)
         supported += sum(found)
         right = facts_found(text, item.facts) if item.facts else None

@@ -345,6 +345,12 @@ class FeedbackStore:
             grouped.setdefault(answer.id, (answer, {}))[1][user] = value
         return list(grouped.values())
 
+    def newest_answers(self, *, limit: int, offset: int = 0) -> list[Answer]:
+        """Answer rows, newest first, voted or not (what automatic preference pairs sample from)."""
+        with self.sessions() as s:
+            return list(s.scalars(select(Answer).order_by(Answer.created_at.desc(), Answer.id)
+                                  .limit(limit).offset(offset)))
+
     # --- helpers -----------------------------------------------------------------------------------------
     @staticmethod
     def _answer(s, answer_id: str) -> Answer:

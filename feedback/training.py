@@ -1,8 +1,9 @@
 """LoRA preference training with TRL: one config, one function, one metrics record.
 
-``train_adapter`` runs TRL's ``DPOTrainer`` (pairs) or ``KTOTrainer`` (unpaired thumbs) with a PEFT LoRA on
-the base model and writes the adapter to a directory. It knows nothing about the registry or the
-scheduler (see ``feedback.jobs``); the benchmark compares it with a plain TRL script.
+``train_adapter`` runs TRL's ``DPOTrainer`` (pairs, each with its loss weight: :mod:`feedback.weighted_dpo`)
+or ``KTOTrainer`` (unpaired thumbs) with a PEFT LoRA on the base model and writes the adapter to a directory.
+It knows nothing about the registry or the scheduler (see ``feedback.jobs``); the benchmark compares it with a
+plain TRL script.
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ def peak_rss_mb() -> float:
 
 
 def trl_rows(data: PreferenceData, method: str, split: str = "train") -> list[dict[str, Any]]:
-    """The examples of one split in TRL's format for ``method``."""
+    """The examples of one split in TRL's format for ``method`` (DPO rows carry their loss ``weight``)."""
+    if method == "dpo":
+        return [{**row.trl_row(), "weight": row.weight} for row in data.rows(method, split)]
     return [row.trl_row() for row in data.rows(method, split)]
 
 
@@ -176,7 +179,9 @@ def train_adapter(settings: Settings, data: PreferenceData, config: TrainingSett
     import torch
     from datasets import Dataset
     from transformers.trainer_callback import PrinterCallback
-    from trl import DPOTrainer, KTOTrainer
+    from trl import KTOTrainer
+
+    from feedback.weighted_dpo import WeightedDPOTrainer
 
     rows = trl_rows(data, config.method)
     ensure_enough(data, config.method)
@@ -185,7 +190,7 @@ def train_adapter(settings: Settings, data: PreferenceData, config: TrainingSett
     started = time.perf_counter()
     model, tokenizer = load_policy(settings.model_dir)
     cut = check_lengths(data, config.method, tokenizer, config.max_length)
-    trainer_cls = DPOTrainer if config.method == "dpo" else KTOTrainer
+    trainer_cls = WeightedDPOTrainer if config.method == "dpo" else KTOTrainer
     trainer = trainer_cls(
         model=model, args=trainer_args(config, out_dir / "trainer", data), train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer, peft_config=lora_config(config),

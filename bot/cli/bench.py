@@ -162,6 +162,7 @@ def bench_loop(
     grad_accum: int = typer.Option(None, help="override feedback.training.grad_accum"),
     flipped: bool = typer.Option(True, help="also train on reversed preferences and gate it"),
     concurrency: int = typer.Option(4, help="simulated employees asking at once"),
+    auto_pairs: bool = typer.Option(False, help="add automatic preference pairs (feedback.auto_pairs settings)"),
 ) -> None:
     """Votes on train questions -> trained adapter -> held-out quality before/after and the gate's verdicts."""
     import tempfile
@@ -180,7 +181,7 @@ def bench_loop(
             result = run(_bench(settings(), questions_path=questions or ANSWERS_DIR / "questions.jsonl", docs=docs,
                                 work=where, overrides=overrides, train_limit=train_limit,
                                 heldout_limit=heldout_limit, flipped=flipped, emit=lambda _: None,
-                                concurrency=concurrency))
+                                concurrency=concurrency, auto_pairs=auto_pairs))
         print_json(result)
 
 
