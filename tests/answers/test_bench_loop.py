@@ -48,7 +48,7 @@ async def test_bench_loop_slice(make_settings, vllm_url, weaviate_endpoint, loop
         # cannot pass the gate, it shows the figures are computed)
         feedback={"gate_generation_max_tokens": 32, "heldout_fraction": 0.0})
     result = await bench_loop(settings, questions_path=loop_questions, docs=None, work=tmp_path / "work",
-                              overrides={"max_steps": 1, "batch_size": 2}, train_limit=None,
+                              overrides={"max_steps": 1, "batch_size": 1, "grad_accum": 1}, train_limit=None,
                               heldout_limit=None, flipped=True, emit=lambda _: None, concurrency=2,
                               cited_pages_only=True, collection=f"LoopSlice{uuid.uuid4().hex[:8]}")
     assert KEYS <= set(result), KEYS - set(result)
