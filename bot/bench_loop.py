@@ -40,7 +40,7 @@ from engine.settings import Settings, TrainingSettings
 from feedback.answer_quality import ReferenceQuestion, load_questions, vote
 from feedback.auto_pairs import add_automatic_pairs
 from feedback.datasets import PreferenceData, build_preference_data
-from feedback.gate import GateReport, evaluate_candidate
+from feedback.gate import GateReport, evaluate_candidate, items_id, spread
 from feedback.jobs import train_and_register
 from feedback.quality_eval import QUALITY_METRICS, EvalItem
 from guardrails.grounding import evidence_text
@@ -89,14 +89,15 @@ async def heldout_items(parts: Components, questions: list[ReferenceQuestion]) -
 
 
 def _gated_before(registry: AdapterRegistry, notes: str, data: PreferenceData, config: TrainingSettings,
-                  prompts: int) -> tuple[AdapterVersion, GateReport] | None:
+                  prompts: str) -> tuple[AdapterVersion, GateReport] | None:
     """A version this work directory already trained on exactly ``data`` with ``config`` and gated on the same
-    number of held-out prompts, with its report; None when there is none (a killed run leaves none)."""
+    held-out prompts (``prompts``: their :func:`items_id`), with its report; None when there is none (a killed
+    run leaves none)."""
     wanted = config.hyperparameters()
     for version in reversed(registry.versions()):
         report = version.gate_report or {}
-        generated = (report.get("generation") or {}).get("candidate") or {}
-        if (version.notes == notes and version.dataset_snapshot_id == data.snapshot_id and generated.get("n") == prompts
+        measured_on = (report.get("generation") or {}).get("items_id")
+        if (version.notes == notes and version.dataset_snapshot_id == data.snapshot_id and measured_on == prompts
                 and all(version.hyperparameters.get(k) == v for k, v in wanted.items())):
             return version, GateReport.from_dict(report)
     return None
@@ -164,7 +165,8 @@ async def bench_loop(base: Settings, *, questions_path: Path, docs: Path | None,
                 if train_data is None:
                     continue
                 notes = f"bench loop: {name} votes"
-                done = _gated_before(registry, notes, train_data, config, len(items[:s.feedback.gate_generation_prompts]))
+                gated_on = items_id(spread(items, s.feedback.gate_generation_prompts))
+                done = _gated_before(registry, notes, train_data, config, gated_on)
                 if done is not None:  # the same data, settings and held-out prompts: reuse (see --work)
                     version, report = done
                     train_s = (version.metrics or {}).get("total_s")

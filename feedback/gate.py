@@ -14,6 +14,8 @@ Checks (each recorded with its value and threshold in the report stored on the v
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,13 +75,29 @@ class GateReport:
         return "\n".join(lines)
 
 
+def spread(items: list[EvalItem], n: int) -> list[EvalItem]:
+    """At most ``n`` items spread evenly over the list, first and last included (a prefix would miss whatever
+    comes last, e.g. the unanswerable questions of a question set)."""
+    if len(items) <= n:
+        return list(items)
+    if n == 1:
+        return items[:1]
+    return [items[round(k * (len(items) - 1) / (n - 1))] for k in range(n)]
+
+
+def items_id(items: list[EvalItem]) -> str:
+    """A stable id of exactly these held-out prompts (a stored report says what it was measured on)."""
+    digest = hashlib.sha256(json.dumps([i.prompt for i in items], sort_keys=True).encode()).hexdigest()
+    return "items-" + digest[:16]
+
+
 async def generation_check(settings: Settings, client: LLMClient, registry: AdapterRegistry, version_id: str,
                            items: list[EvalItem]) -> dict[str, Any]:
     """Generate held-out answers with the candidate and with production (vLLM); score both."""
     f = settings.feedback
     if f.gate_generation_prompts == 0:
         return {"disabled": True}
-    items = items[: f.gate_generation_prompts]
+    items = spread(items, f.gate_generation_prompts)
     if not items:
         return {"skipped": "no held-out prompts"}
     try:
@@ -114,7 +132,8 @@ async def _compare_generations(settings: Settings, client: LLMClient, registry: 
     score = dict(embedder=embedder, similarity=settings.guardrails.fact_check_sentence_similarity,
                  refusal_markers=f.refusal_markers)
     cand_q, prod_q = score_texts(cand, items, **score), score_texts(prod, items, **score)
-    return {"production_model": production.model, "candidate": cand_q, "production": prod_q,
+    return {"production_model": production.model, "items_id": items_id(items), "candidate": cand_q,
+            "production": prod_q,
             "deltas": compare(cand_q, prod_q), "samples": cand[:3]}
 
 
