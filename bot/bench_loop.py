@@ -161,11 +161,11 @@ async def bench_loop(base: Settings, *, questions_path: Path, docs: Path | None,
             stats = data.stats()
             result.update(dpo_pairs=stats["dpo_pairs"], dpo_pair_kinds=stats["dpo_pair_kinds"],
                           kto_examples=stats["kto_examples"], eval_items=len(items))
+            gated_on = items_id(spread(items, s.feedback.gate_generation_prompts))
             for name, train_data in (("trained", data), ("flipped", data.flipped() if flipped else None)):
                 if train_data is None:
                     continue
                 notes = f"bench loop: {name} votes"
-                gated_on = items_id(spread(items, s.feedback.gate_generation_prompts))
                 done = _gated_before(registry, notes, train_data, config, gated_on)
                 if done is not None:  # the same data, settings and held-out prompts: reuse (see --work)
                     version, report = done

@@ -29,15 +29,18 @@ class Scored:
         return beta * (self.policy_sum - self.base_sum)
 
 
+def chat_ids(tokenizer, messages: list[dict], *, generation_prompt: bool) -> list[int]:
+    """The token ids of ``messages`` in the model's chat template (as training and generation see them)."""
+    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=generation_prompt, tokenize=True,
+                                        return_dict=False)
+    return ids["input_ids"] if isinstance(ids, dict) else ids  # some tokenizers return a BatchEncoding regardless
+
+
 def _completion_logprobs(model, tokenizer, prompt: list[dict], completion: str, max_length: int) -> tuple[float, int]:
     import torch
 
-    prompt_ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True,
-                                               return_dict=False)
-    full_ids = tokenizer.apply_chat_template(prompt + [{"role": "assistant", "content": completion}],
-                                             tokenize=True, return_dict=False)
-    if isinstance(prompt_ids, dict):  # some tokenizers return a BatchEncoding regardless
-        prompt_ids, full_ids = prompt_ids["input_ids"], full_ids["input_ids"]
+    prompt_ids = chat_ids(tokenizer, prompt, generation_prompt=True)
+    full_ids = chat_ids(tokenizer, prompt + [{"role": "assistant", "content": completion}], generation_prompt=False)
     n_prompt = len(prompt_ids)
     completion_ids = full_ids[n_prompt:]
     keep_prompt = max(1, min(n_prompt, max_length - len(completion_ids)))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import RatchetError
 from engine.logs import get_logger
 from engine.settings import TrainingSettings
+from feedback.heldout_eval import chat_ids
 
 if TYPE_CHECKING:
     from engine.settings import Settings
@@ -156,8 +157,7 @@ def check_lengths(data: PreferenceData, method: str, tokenizer, max_length: int)
     dropped = cut = 0
     rows = data.rows(method, "train")
     for row in rows:
-        text = tokenizer.apply_chat_template(row.prompt, tokenize=False, add_generation_prompt=True)
-        prompt = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        prompt = len(chat_ids(tokenizer, row.prompt, generation_prompt=True))
         answers = [row.chosen, row.rejected] if method == "dpo" else [row.completion]
         longest = max(len(tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers)
         if prompt >= max_length:
